@@ -1,0 +1,68 @@
+"""One place that turns a dataset example into chat messages, shared by training and evaluation.
+
+Training and evaluation must see the *same* prompt, or the fine-tuned model is scored on a format it
+never learned. Every system (base, few-shot, RAG, fine-tuned) builds its messages here.
+
+An example (one row of a dataset version) carries ``prompt`` (a JSON list of chat messages before the
+target turn) and ``completion`` (the target assistant turn); see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from .spec import ObjectiveSpec
+
+Message = dict[str, str]
+
+
+def system_prompt(objective: ObjectiveSpec, labels: Sequence[str] = ()) -> str:
+    """The instruction; for classification it lists the allowed labels."""
+    text = objective.instruction.strip()
+    labels = list(objective.labels or labels)
+    if objective.task == "classification" and labels:
+        text += "\nLabels: " + ", ".join(labels)
+    return text
+
+
+def prompt_messages(example: dict[str, Any]) -> list[Message]:
+    """The example's conversation before the target turn (decoded from its JSON column)."""
+    raw = example.get("prompt")
+    if isinstance(raw, str):
+        return json.loads(raw)
+    return list(raw or [])
+
+
+def build_messages(
+    example: dict[str, Any],
+    objective: ObjectiveSpec,
+    labels: Sequence[str] = (),
+    shots: Sequence[dict[str, Any]] = (),
+    context: Sequence[str] = (),
+) -> list[Message]:
+    """Messages for one example: system instruction, optional few-shot turns and retrieved context.
+
+    Args:
+        example: a dataset row (``prompt`` JSON, ``completion``).
+        objective: the spec's objective (task type, instruction, labels).
+        labels: the label set read from the data when the spec lists none.
+        shots: training examples shown as prior user/assistant turns (few-shot prompting).
+        context: retrieved passages, prepended to the system prompt (RAG).
+    """
+    system = system_prompt(objective, labels)
+    if context:
+        system += "\n\nRelevant examples and documents:\n" + "\n".join(f"- {c}" for c in context)
+    msgs: list[Message] = [{"role": "system", "content": system}]
+    for shot in shots:
+        msgs.extend(m for m in prompt_messages(shot) if m["role"] != "system")
+        msgs.append({"role": "assistant", "content": str(shot.get("completion", ""))})
+    msgs.extend(m for m in prompt_messages(example) if m["role"] != "system")
+    return msgs
+
+
+def normalize_answer(text: str) -> str:
+    """Normalize a generated answer for exact-match comparison (first line, trimmed, lower-case)."""
+    text = (text or "").strip()
+    first = text.splitlines()[0] if text else ""
+    return first.strip().strip(".").strip().lower()

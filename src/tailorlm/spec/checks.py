@@ -1,0 +1,115 @@
+"""Cross-field checks that need more than one section, or the file system.
+
+Each check is a small function returning a list of problem strings ("<yaml path>: <problem>. <fix>").
+They run at ``spec check`` time, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from . import TailorSpec
+
+# Metrics each task reports; a criterion on another metric is a spec error.
+COMMON_METRICS = {
+    "p50_latency_ms",
+    "p95_latency_ms",
+    "p99_latency_ms",
+    "mean_prompt_tokens",
+    "mean_completion_tokens",
+    "hallucination_rate",
+    "compliance_violation_rate",
+    "json_validity",
+}
+TASK_METRICS = {
+    "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1"},
+    "extraction": {"exact_match", "macro_f1", "micro_f1", "token_f1", "json_validity", "schema_match"},
+    "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1"},
+    "chat": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1"},
+    "continued_pretraining": {"perplexity", "eval_loss"},
+}
+
+
+def check_sources(spec: "TailorSpec", check_files: bool) -> list[str]:
+    if not check_files:
+        return []
+    out = []
+    for i, src in enumerate(spec.data.sources):
+        p = spec.resolve(src.path)
+        if not p.exists():
+            out.append(
+                f"data.sources[{i}].path: {p} does not exist. Fix the path (relative to tailor.yaml) "
+                "or create the file."
+            )
+        elif src.format == "text_folder" and not p.is_dir():
+            out.append(f"data.sources[{i}].path: {p} is not a folder but format is text_folder.")
+    return out
+
+
+def check_criteria(spec: "TailorSpec", check_files: bool) -> list[str]:
+    task = spec.objective.task
+    allowed = TASK_METRICS[task] | COMMON_METRICS
+    out = []
+    for i, c in enumerate(spec.objective.criteria):
+        if c.metric not in allowed:
+            import difflib
+
+            guess = difflib.get_close_matches(c.metric, sorted(allowed), n=1)
+            hint = f" Did you mean '{guess[0]}'?" if guess else ""
+            out.append(
+                f"objective.criteria[{i}]: metric '{c.metric}' does not apply to task '{task}'.{hint} "
+                f"Metrics for this task: {', '.join(sorted(allowed))}."
+            )
+    return out
+
+
+def check_method(spec: "TailorSpec", check_files: bool) -> list[str]:
+    out = []
+    method = spec.train.method
+    if method == "qlora":
+        try:
+            import torch
+
+            cuda = torch.cuda.is_available()
+        except Exception:  # pragma: no cover - torch missing is caught elsewhere
+            cuda = False
+        if not cuda or spec.model.device == "cpu":
+            out.append(
+                "train.method: qlora needs a CUDA GPU (4-bit bitsandbytes kernels); none is available. "
+                "Use method: lora on this machine."
+            )
+    if spec.train.packing and method in ("prefix", "prompt"):
+        out.append(
+            f"train.packing: packing cannot be combined with method '{method}' (virtual tokens are "
+            "prepended per sequence). Set packing: false."
+        )
+    if spec.objective.task == "continued_pretraining" and method in ("prefix", "prompt"):
+        out.append(f"train.method: '{method}' is not supported for continued_pretraining; use lora or full.")
+    return out
+
+
+def check_eval(spec: "TailorSpec", check_files: bool) -> list[str]:
+    out = []
+    if spec.objective.task == "continued_pretraining":
+        bad = [s for s in spec.eval.systems if s in ("few_shot", "rag", "fine_tuned_rag")]
+        if bad:
+            out.append(f"eval.systems: {bad} do not apply to continued_pretraining; use base and fine_tuned.")
+    if spec.eval.rag_documents and check_files and not spec.resolve(spec.eval.rag_documents).exists():
+        out.append(f"eval.rag_documents: {spec.resolve(spec.eval.rag_documents)} does not exist.")
+    return out
+
+
+CHECKS: list[Callable[["TailorSpec", bool], list[str]]] = [
+    check_sources,
+    check_criteria,
+    check_method,
+    check_eval,
+]
+
+
+def cross_check(spec: "TailorSpec", check_files: bool = True) -> list[str]:
+    problems: list[str] = []
+    for check in CHECKS:
+        problems.extend(check(spec, check_files))
+    return problems

@@ -1,0 +1,1 @@
+"""Project templates used by ``tailorlm init DIR --template NAME`` (example data and configs)."""
