@@ -44,6 +44,7 @@ test-fast: setup  ## Unit tests only, no real model.
 
 docs: setup  ## Regenerate the CLI reference from --help.
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md
+	$(BIN)/python scripts/gen_spec_docs.py > docs/spec.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -13,6 +13,8 @@ latency for comparison.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -105,19 +107,96 @@ def generate_batch(model: Any, tokenizer: Any, batch: list[list[int]], max_new_t
             eos_token_id=stops,
             pad_token_id=pad_id,
         )
-    rows = out[:, ids.shape[1]:].tolist()  # (B, generated) new tokens only
+    return _trim_rows(out[:, ids.shape[1]:].tolist(), set(stops))  # new tokens only
+
+
+def common_prefix_len(prompts: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix every prompt shares, leaving at least one own token per prompt."""
+    if not prompts:
+        return 0
+    first = prompts[0]
+    n = min(len(p) for p in prompts) - 1
+    for p in prompts[1:]:
+        i = 0
+        while i < n and p[i] == first[i]:
+            i += 1
+        n = i
+    return max(n, 0)
+
+
+def supports_prefix_cache(model: Any) -> bool:
+    """False for PEFT prompt-learning models (prefix/prompt tuning own the key/value cache)."""
+    cfg = getattr(model, "active_peft_config", None)
+    return not (cfg is not None and getattr(cfg, "is_prompt_learning", False))
+
+
+def prefill_prefix(model: Any, prefix: Sequence[int], autocast: Any) -> Any:
+    """Key/value cache of the shared prefix, computed once (batch of 1)."""
+    ids = torch.tensor([list(prefix)], dtype=torch.long, device=model.device)
+    with torch.inference_mode(), autocast:
+        return model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+
+
+def generate_batch_prefixed(model: Any, tokenizer: Any, prefix_cache: Any, prefix_len: int,
+                            suffixes: list[list[int]], max_new_tokens: int, stops: list[int],
+                            autocast: Any) -> tuple[list[list[int]], list[int], list[bool]]:
+    """Greedy decoding of ``prefix + suffix`` for each suffix, reusing the prefix's key/value cache.
+
+    Layout per row: ``[prefix (P)] [pad ...] [suffix]``; pads are masked out and positions skip them,
+    so each row computes exactly what ``generate`` computes on its full left-padded prompt.
+    """
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    ids, smask = _left_pad(suffixes, pad_id)  # (B, S)
+    bsz = ids.shape[0]
+    mask = torch.cat([torch.ones(bsz, prefix_len, dtype=torch.long), smask], dim=1)  # (B, P + S)
+    pos = (prefix_len + smask.cumsum(1) - 1).clamp(min=prefix_len)  # (B, S); pads get a dummy position
+    cache = copy.deepcopy(prefix_cache)
+    cache.batch_repeat_interleave(bsz)
+    dev = model.device
+    ids, mask, pos = ids.to(dev), mask.to(dev), pos.to(dev)
+    stop_t = torch.tensor(stops, device=dev)
+    out_tokens = torch.empty((bsz, 0), dtype=torch.long, device=dev)
+    done = torch.zeros(bsz, dtype=torch.bool, device=dev)
+    with torch.inference_mode(), autocast:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                    use_cache=True, logits_to_keep=1)
+        for _ in range(max_new_tokens):
+            nxt = out.logits[:, -1, :].argmax(-1)  # (B,) greedy
+            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
+            out_tokens = torch.cat([out_tokens, nxt[:, None]], dim=1)
+            done |= torch.isin(nxt, stop_t)
+            if bool(done.all()) or out_tokens.shape[1] >= max_new_tokens:
+                break
+            mask = torch.cat([mask, torch.ones(bsz, 1, dtype=mask.dtype, device=dev)], dim=1)
+            pos = pos[:, -1:] + 1
+            out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
+                        past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+    return _trim_rows(out_tokens.tolist(), set(stops))
+
+
+def _trim_rows(rows: list[list[int]], stops: set[int]) -> tuple[list[list[int]], list[int], list[bool]]:
     texts, counts, finished = [], [], []
-    stop_set = set(stops)
     for row in rows:
-        kept, n, done = _trim(row, stop_set)
+        kept, n, ok = _trim(row, stops)
         texts.append(kept)
         counts.append(n)
-        finished.append(done)
+        finished.append(ok)
     return texts, counts, finished
 
 
+def autocast_context(loaded: Any, mode: str | bool | None = None) -> Any:
+    """The forward-pass context: ``None``/"auto" follows the loaded model, ``on``/True forces bf16
+    autocast on CPU, ``off``/False runs in the weights' dtype."""
+    if mode in (None, "auto"):
+        return loaded.autocast()
+    if mode in ("on", True) and str(loaded.device).startswith("cpu"):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int = 16, batch_size: int = 32,
-             progress: bool = True, desc: str = "generate") -> list[Generation]:
+             progress: bool = True, desc: str = "generate", prefix_cache: bool = True,
+             autocast: str | bool | None = None) -> list[Generation]:
     """Generate greedily for every prompt (token ids), in length-sorted batches.
 
     Args:
@@ -127,6 +206,9 @@ def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int =
         batch_size: examples per forward batch.
         progress: show a progress bar (tqdm, on stderr).
         desc: progress bar label.
+        prefix_cache: compute the prefix all prompts share (system prompt, few-shot turns) once and
+            reuse its key/value cache in every batch.
+        autocast: see :func:`autocast_context`.
 
     Returns:
         One :class:`Generation` per prompt, in the input order.
@@ -136,17 +218,23 @@ def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int =
     model, tok = loaded.model, loaded.tokenizer
     model.eval()
     stops = stop_token_ids(tok, model)
+    ctx = lambda: autocast_context(loaded, autocast)  # noqa: E731 - a fresh context per batch
+    plen = common_prefix_len(prompts) if prefix_cache and supports_prefix_cache(model) else 0
+    cache = prefill_prefix(model, prompts[0][:plen], ctx()) if plen > 0 else None
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths share a batch
     results: list[Generation | None] = [None] * len(prompts)
     bar = tqdm(total=len(prompts), desc=desc, unit="ex", disable=not progress, leave=False)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         t0 = time.perf_counter()
-        comps, counts, done = generate_batch(
-            model, tok, [prompts[i] for i in idx], max_new_tokens, stops, loaded.autocast()
-        )
+        if cache is not None:
+            comps, counts, done = generate_batch_prefixed(
+                model, tok, cache, plen, [list(prompts[i][plen:]) for i in idx], max_new_tokens, stops, ctx())
+        else:
+            comps, counts, done = generate_batch(
+                model, tok, [list(prompts[i]) for i in idx], max_new_tokens, stops, ctx())
         wall_ms = (time.perf_counter() - t0) * 1000.0
-        work = [len(prompts[i]) + counts[k] for k, i in enumerate(idx)]
+        work = [len(prompts[i]) - plen + counts[k] for k, i in enumerate(idx)]  # tokens computed per row
         total = float(sum(work)) or 1.0
         for k, i in enumerate(idx):
             results[i] = Generation(
@@ -162,7 +250,7 @@ def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int =
 
 
 def generate_one_by_one(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int = 16,
-                        progress: bool = True) -> list[Generation]:
+                        progress: bool = True, autocast: str | bool | None = None) -> list[Generation]:
     """The naive baseline: one ``generate`` call per example (no batching). Used by the benchmark."""
     from tqdm.auto import tqdm
 
@@ -172,7 +260,8 @@ def generate_one_by_one(loaded: Any, prompts: Sequence[list[int]], *, max_new_to
     out = []
     for p in tqdm(prompts, desc="one-by-one", unit="ex", disable=not progress, leave=False):
         t0 = time.perf_counter()
-        comps, counts, done = generate_batch(model, tok, [list(p)], max_new_tokens, stops, loaded.autocast())
+        comps, counts, done = generate_batch(model, tok, [list(p)], max_new_tokens, stops,
+                                             autocast_context(loaded, autocast))
         ms = (time.perf_counter() - t0) * 1000.0
         out.append(Generation(tok.decode(comps[0], skip_special_tokens=True).strip(), len(p), counts[0], ms, done[0]))
     return out

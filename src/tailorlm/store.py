@@ -6,9 +6,11 @@ Each is applied once, inside a transaction, and recorded in ``_migrations``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
@@ -89,59 +91,168 @@ def m001_initial(conn: Connection) -> None:
         )"""))
 
 
-MIGRATIONS: list[tuple[str, Migration]] = [
-    ("m001_initial", m001_initial),
+# (table, column) pairs m001 declared REAL. On PostgreSQL REAL is a 4-byte float: an epoch time
+# (~1.7e9 s) would be rounded to ~2 minutes and audit hashes over timestamps would not verify.
+_REAL_COLUMNS = [
+    ("stage_cache", "updated_at"),
+    ("datasets", "created_at"),
+    ("runs", "created_at"),
+    ("runs", "finished_at"),
+    ("model_versions", "created_at"),
+    ("model_versions", "deleted_at"),
+    ("aliases", "updated_at"),
+    ("audit_log", "ts"),
+]
+
+_AUDIT_GUARD_SQLITE = [
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+]
+
+_AUDIT_GUARD_POSTGRES = [
+    """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
 ]
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+def m002_registry(conn: Connection) -> None:
+    """Registry hardening: exact timestamps on PostgreSQL, append-only audit log, lookup indexes.
+
+    The append-only triggers stop accidental edits through the store; deliberate tampering by
+    someone who can drop triggers is caught by the audit hash chain (``tailorlm audit verify``).
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        for table, column in _REAL_COLUMNS:
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE DOUBLE PRECISION"))
+        guards = _AUDIT_GUARD_POSTGRES
+    else:
+        guards = _AUDIT_GUARD_SQLITE
+    for stmt in guards:
+        conn.execute(text(stmt))
+    conn.execute(text("CREATE INDEX ix_audit_log_action ON audit_log (action)"))
+    conn.execute(text("CREATE INDEX ix_audit_log_subject ON audit_log (subject)"))
+    conn.execute(text("CREATE INDEX ix_model_versions_dataset ON model_versions (dataset_version)"))
+    conn.execute(text("CREATE INDEX ix_record_lineage_dv ON record_lineage (dataset_version)"))
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("m001_initial", m001_initial),
+    ("m002_registry", m002_registry),
+]
+
+# Execution option asking for a transaction that holds the database's write lock from its start.
+WRITE_LOCK = "tailorlm_write_lock"
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+    # SQLAlchemy emits BEGIN itself (see _sqlite_begin) so a writer can ask for BEGIN IMMEDIATE.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    """Start every SQLite transaction explicitly; ``IMMEDIATE`` takes the write lock up front.
+
+    A deferred transaction that reads and then writes fails at once with "database is locked" when
+    another writer committed in between (the busy timeout does not apply to that upgrade), so
+    read-then-write sections (next version number, audit chain head) use ``IMMEDIATE``.
+    """
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_LOCK) else "BEGIN")
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit key for PostgreSQL advisory locks, stable across processes."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def normalize_url(url: str) -> str:
+    """Pick the psycopg (3) driver for plain ``postgresql://`` / ``postgres://`` URLs.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2; tailorlm documents and tests psycopg 3.
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 class Store:
     """Thin access layer over the SQLAlchemy engine; stages keep their own SQL next to them."""
 
     def __init__(self, url: str):
-        self.url = url
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import NoSuchModuleError, OperationalError
+
+        from .errors import UserError
+
+        self.url = url = normalize_url(url)
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
-        self.engine: Engine = create_engine(url, **kwargs)
+        else:
+            kwargs["pool_pre_ping"] = True  # a server may drop idle connections (long-running API)
+        safe = make_url(url).render_as_string(hide_password=True)
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (ImportError, NoSuchModuleError) as exc:
+            raise UserError(f"store {safe}: its database driver is not installed ({exc}). For PostgreSQL: "
+                            "pip install 'psycopg[binary]'.") from None
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.migrate()
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        try:
+            self.migrate()
+        except OperationalError as exc:
+            raise UserError(f"cannot open the store {safe}: {str(exc.orig).strip()}. Check workspace.store_url "
+                            "in tailor.yaml (and that the server is running and reachable).") from None
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (or another SQLAlchemy dialect name)."""
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def locked(self, name: str) -> Iterator[Connection]:
+        """A transaction that holds an exclusive lock named ``name`` until it commits.
+
+        Use it for read-then-write sections that must not interleave across processes (the next
+        model version number, the audit chain head). SQLite locks the whole database
+        (``BEGIN IMMEDIATE``); PostgreSQL takes a transaction-scoped advisory lock on ``name``.
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_LOCK: True})
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
+                yield conn
 
     def migrate(self) -> list[str]:
         """Apply pending migrations in order; returns the names applied."""
         applied: list[str] = []
-        with self.engine.begin() as conn:
+        with self.locked("_migrations") as conn:
             conn.execute(text(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
             ))
         for name, fn in MIGRATIONS:
-            with self.engine.begin() as conn:
+            # The lock serializes concurrent processes: the second one sees the row and skips.
+            with self.locked("_migrations") as conn:
                 if conn.execute(text("SELECT 1 FROM _migrations WHERE name=:n"), {"n": name}).first():
                     continue
-                try:
-                    fn(conn)
-                    conn.execute(
-                        text("INSERT INTO _migrations (name, applied_at) VALUES (:n, :t)"),
-                        {"n": name, "t": time.time()},
-                    )
-                except Exception:
-                    # Another process may have applied it concurrently.
-                    if not self._is_applied(name):
-                        raise
-                    continue
+                fn(conn)
+                conn.execute(
+                    text("INSERT INTO _migrations (name, applied_at) VALUES (:n, :t)"),
+                    {"n": name, "t": time.time()},
+                )
             applied.append(name)
         return applied
-
-    def _is_applied(self, name: str) -> bool:
-        with self.engine.connect() as conn:
-            return bool(conn.execute(text("SELECT 1 FROM _migrations WHERE name=:n"), {"n": name}).first())
 
     # --- stage cache: "were this stage's inputs seen before, and where are its outputs?" ---
 

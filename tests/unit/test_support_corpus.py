@@ -91,7 +91,8 @@ def test_deterministic_bytes(tmp_path):
     write_corpus(c, seed=14)
     for name in ("messages.jsonl", "planted.json"):
         assert (a / "data" / name).read_bytes() == (b / "data" / name).read_bytes()
-    assert (a / "data" / "messages.jsonl").read_bytes() != (c / "data" / "messages.jsonl").read_bytes()
+    messages = [(d / "data" / "messages.jsonl").read_bytes() for d in (a, c)]
+    assert messages[0] != messages[1]
     assert sorted(p.name for p in (a / "data").iterdir()) == ["messages.jsonl", "planted.json"]
 
 
@@ -146,8 +147,9 @@ def test_phrasing_diversity(corpus):
     for rec in records.values():
         by_intent[rec["intent"]].append(rec["text"])
     for intent, texts in by_intent.items():
-        openings = {" ".join(re.sub(r"[^\w' ]+", " ", t.lower()).split()[:3]) for t in texts}
-        assert len(openings) / len(texts) >= 0.5, intent
+        openings = Counter(" ".join(re.sub(r"[^\w' ]+", " ", t.lower()).split()[:3]) for t in texts)
+        assert len(openings) / len(texts) >= 0.4, intent
+        assert openings.most_common(1)[0][1] / len(texts) < 0.1, (intent, openings.most_common(3))
         skeletons = Counter(_skeleton(t) for t in texts)
         top, n_top = skeletons.most_common(1)[0]
         assert n_top / len(texts) < 0.05, (intent, top, n_top)
@@ -181,7 +183,8 @@ def test_planted_pii_matches_file(corpus):
             assert sorted(hits[kind]) == sorted(expected[kind]), (rec["id"], kind)
         for card in hits["CREDIT_CARD"]:
             digits = re.sub(r"\D", "", card)
-            assert len(digits) == 16 and _luhn_ok(digits) and digits[:4] in ("4111", "4000", "5500", "5105")
+            assert len(digits) == 16 and _luhn_ok(digits)
+            assert digits[:4] in ("4111", "4000", "5500", "5105")  # test-card prefixes only
     assert {k: found[k] for k in PII_TYPES} == planted["pii"]
     assert ids == planted["pii_record_ids"]
     assert all(planted["pii"][k] > 0 for k in PII_TYPES)

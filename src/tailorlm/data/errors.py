@@ -28,6 +28,7 @@ CODES: dict[str, str] = {
     "unknown_role": "a chat message has a role other than system/user/assistant",
     "bad_role_order": "chat turns do not alternate user/assistant or do not end with the assistant",
     "identical_pair": "a preference pair has chosen == rejected",
+    "unknown_label": "the label is not one of objective.labels",
     "too_long": "longer than data.max_seq_len tokens once the chat template is applied",
 }
 

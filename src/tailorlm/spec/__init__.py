@@ -40,7 +40,17 @@ class WorkspaceSpec(Strict):
 
 
 class TailorSpec(Strict):
-    """The whole ``tailor.yaml``."""
+    """The whole ``tailor.yaml``.
+
+    Attributes:
+        project: the project name; also the registered model's name (letters, digits, ``._-``).
+        objective: the task and the acceptance criteria a model must meet to ship.
+        data: raw sources and the curation steps that turn them into a dataset version.
+        model: the base model, device and dtype.
+        train: the fine-tuning method and hyperparameters.
+        eval: the systems compared on the test split, generation settings and ROI prices.
+        workspace: where the store lives.
+    """
 
     project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     objective: ObjectiveSpec = ObjectiveSpec()

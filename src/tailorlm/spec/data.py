@@ -47,6 +47,17 @@ class CustomRecognizer(Strict):
 
 
 class PIISpec(Strict):
+    """PII scrubbing with Presidio.
+
+    Attributes:
+        entities: Presidio entity types to detect and replace with typed placeholders.
+        custom: extra regex recognizers (account numbers, employee ids...).
+        score_threshold: minimum detection score.
+        entity_thresholds: per-entity minimum scores that override ``score_threshold``.
+        allow: values that are never redacted (your own company or product names).
+        ner: detect names, organisations and places with the packaged spaCy model.
+    """
+
     enabled: bool = True
     entities: list[str] = [
         "PERSON",
@@ -57,23 +68,54 @@ class PIISpec(Strict):
         "US_SSN",
         "IP_ADDRESS",
         "LOCATION",
+        "ORGANIZATION",
     ]
     custom: list[CustomRecognizer] = []
     score_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Presidio scores a phone number 0.4 until a context word ("call", "phone") lifts it; phone
+    # formats are specific enough to keep without one.
+    entity_thresholds: dict[str, float] = {"PHONE_NUMBER": 0.4}
+    allow: list[str] = Field(default=[], description="values never redacted, e.g. your company's name")
+    ner: bool = Field(default=True, description="spaCy NER for PERSON/ORGANIZATION/LOCATION")
+
+
+COURTESY_PHRASES = (
+    "thanks", "thank you", "thanks a lot", "thank you so much", "thanks so much", "many thanks", "thx", "ty",
+    "cheers", "please", "pls", "plz", "hi", "hiya", "hello", "hey", "dear", "good morning", "good afternoon",
+    "good evening", "morning", "regards", "kind regards", "best regards", "best",
+)
 
 
 class DedupSpec(Strict):
+    """Deduplication.
+
+    Attributes:
+        exact: drop records whose normalized content hash was already seen.
+        near: find near-duplicates with MinHash LSH (Jaccard over character n-grams).
+        threshold: Jaccard similarity from which two records are near-duplicates.
+        near_action: ``remove`` keeps one record per near-duplicate cluster; ``keep`` keeps all
+            (the cluster then stays within one split).
+        ignore_phrases: greetings and sign-offs left out of the near-duplicate comparison (they
+            change no meaning but weigh a lot in a short message).
+    """
+
     exact: bool = True
     near: bool = True
     threshold: float = Field(default=0.8, gt=0.0, le=1.0, description="MinHash Jaccard threshold")
     num_perm: int = Field(default=128, ge=16)
+    ngram: int = Field(default=5, ge=1, description="character n-gram size of the shingles")
+    near_action: Literal["remove", "keep"] = "remove"
+    ignore_phrases: list[str] = Field(
+        default=list(COURTESY_PHRASES), description="phrases ignored when comparing near-duplicates"
+    )
 
 
 class FilterSpec(Strict):
     min_chars: int = Field(default=1, ge=0)
     max_chars: int = Field(default=20000, ge=1)
     max_repetition: float = Field(default=0.5, gt=0.0, le=1.0)
-    languages: list[str] = []
+    languages: list[str] = Field(default=[], description="ISO 639-1 codes to keep, e.g. [en]; empty = any")
+    min_words_for_language: int = Field(default=4, ge=1, description="shorter texts skip the language filter")
 
 
 class SplitSpec(Strict):
@@ -98,6 +140,8 @@ class DataSpec(Strict):
     sources: list[SourceSpec] = Field(min_length=1)
     fields: FieldMap = FieldMap()
     clean_html: bool = True
+    fix_unicode: bool = True
+    unicode_form: Literal["NFC", "NFKC"] = "NFC"
     pii: PIISpec = PIISpec()
     dedup: DedupSpec = DedupSpec()
     filters: FilterSpec = FilterSpec()
@@ -106,3 +150,4 @@ class DataSpec(Strict):
     length_policy: Literal["drop", "truncate", "error"] = "drop"
     min_records: int = Field(default=10, ge=1)
     num_proc: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=1000, ge=1, description="records per datasets.map batch")

@@ -1,18 +1,25 @@
-"""The ``eval:`` section: which systems to compare and how to generate."""
+"""The ``eval:`` section: which systems to compare, how to generate, compliance rules, ROI prices."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .common import Strict
 
 System = Literal["base", "few_shot", "rag", "fine_tuned", "fine_tuned_rag"]
+ALL_SYSTEMS: tuple[str, ...] = ("base", "few_shot", "rag", "fine_tuned", "fine_tuned_rag")
 
 
 class PricingSpec(Strict):
-    """Prices for the ROI section (currency units are the user's own)."""
+    """Prices for the ROI section (currency units are the user's own).
+
+    Attributes:
+        per_1k_prompt_tokens / per_1k_completion_tokens: serving price per 1,000 tokens.
+        hourly_rate: compute cost of one hour of training (training cost = wall hours x rate).
+        requests_per_month: volume used to express savings per month.
+    """
 
     currency: str = "USD"
     per_1k_prompt_tokens: float = Field(default=0.0005, ge=0)
@@ -21,23 +28,95 @@ class PricingSpec(Strict):
     requests_per_month: int = Field(default=100_000, ge=0)
 
 
+class ComplianceSpec(Strict):
+    """Rules every answer must follow; violations are counted per rule with examples.
+
+    Attributes:
+        forbidden: regular expressions (case-insensitive) that must not occur in an answer.
+        required: regular expressions (case-insensitive) that must occur in every answer
+            (e.g. a disclaimer).
+        max_chars: longest allowed answer in characters (0 = no limit).
+        pii: scan answers for PII with the data stage's scrubber (entities from ``data.pii``).
+        custom: names of rule functions registered under the entry point group
+            ``tailorlm.compliance_rules`` (each ``fn(answer: str, example: dict) -> str | None``,
+            returning a violation message or None).
+    """
+
+    forbidden: list[str] = []
+    required: list[str] = []
+    max_chars: int = Field(default=0, ge=0)
+    pii: bool = True
+    custom: list[str] = []
+
+    @field_validator("forbidden", "required")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        import re
+
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"pattern {p!r} is not a valid regular expression ({exc}); escape special "
+                                 "characters such as . ( ) with a backslash") from None
+        return patterns
+
+
+class ReviewSpec(Strict):
+    """Blind human review (``tailorlm review export``).
+
+    Attributes:
+        sample: pairs to export (0 = every test example).
+        seed: seed for the sample and the A/B order.
+        baseline / candidate: the two systems compared.
+    """
+
+    sample: int = Field(default=50, ge=0)
+    seed: int = 0
+    baseline: System = "base"
+    candidate: System = "fine_tuned"
+
+
 class EvalSpec(Strict):
     """How models are compared on the held-out test split.
 
     Attributes:
         systems: which systems to evaluate side by side.
-        max_new_tokens: generation budget per example.
+        max_new_tokens: generation budget per example; 0 = automatic (classification: the longest
+            label's tokens + 2; other tasks: 128).
         batch_size: examples per generation batch.
         limit: evaluate at most this many test examples (0 = all).
-        few_shot_k: examples drawn from the training split for the ``few_shot`` system.
+        few_shot_k: examples drawn from the training split for the ``few_shot`` system (distinct
+            labels first, the shortest ones, so the prompt stays short).
         rag_k: retrieved passages for the ``rag`` systems.
+        rag_documents: a folder of .txt/.md documents to retrieve from; default the training split.
+        rag_max_chars: longest retrieved passage, in characters.
+        prefix_cache: compute the prompt prefix shared by all examples (system prompt, few-shot turns)
+            once and reuse its key/value cache; identical outputs, much less compute.
+        bf16_autocast: ``auto`` follows the loaded model (bf16 autocast on CPUs with bf16 support),
+            ``on``/``off`` force it. ``off`` is the default: on CPUs without AMX, bf16 generation is
+            slower than fp32 (measured, see docs/evaluation.md).
     """
 
     systems: list[System] = ["base", "fine_tuned"]
-    max_new_tokens: int = Field(default=16, ge=1)
+    max_new_tokens: int = Field(default=0, ge=0)
     batch_size: int = Field(default=32, ge=1)
     limit: int = Field(default=0, ge=0)
     few_shot_k: int = Field(default=3, ge=0)
     rag_k: int = Field(default=3, ge=1)
     rag_documents: str | None = None
+    rag_max_chars: int = Field(default=300, ge=20)
+    prefix_cache: bool = True
+    bf16_autocast: Literal["auto", "on", "off"] = "off"
+    compliance: ComplianceSpec = ComplianceSpec()
+    review: ReviewSpec = ReviewSpec()
     pricing: PricingSpec = PricingSpec()
+
+    @field_validator("systems")
+    @classmethod
+    def _unique(cls, systems: list[str]) -> list[str]:
+        if not systems:
+            raise ValueError(f"list at least one system ({', '.join(ALL_SYSTEMS)})")
+        if len(set(systems)) != len(systems):
+            raise ValueError("a system is listed twice; list each once")
+        return systems

@@ -85,34 +85,17 @@ def _date_pair(rng: random.Random) -> tuple[str, str]:
     return (f"{first:%B} {first.day}", f"{second:%B} {second.day}")
 
 
-def _numeric_slot(name: str, rng: random.Random) -> str:
-    """Draw a value for a slot that is not a fixed list."""
-    if name == "amount":
-        low, high = rng.choice([(4, 80), (80, 600), (600, 3200)])
-        return _money(rng, low, high)
-    if name == "small_amount":
-        return f"${rng.randrange(50, 450, 25)}"
-    if name == "fee":
-        return rng.choice(["$35", "$12", "$15", "$29", "$5", "$25", "$8.50", "$3", "$34", "$10"])
-    if name == "atm_amount":
-        return f"${rng.randrange(20, 520, 20)}"
-    if name == "loan_amount":
-        return f"${rng.randrange(3000, 45000, 500):,}"
-    if name == "home_price":
-        return f"${rng.randrange(240, 950, 5) * 1000:,}"
-    if name == "rate":
-        return rng.choice(["7.25", "6.875", "6.5", "5.75", "7.125", "4.25", "3.9", "6.99"])
-    if name == "mortgage_years":
-        return rng.choice(["15", "20", "30", "30"])
-    if name == "down_pct":
-        return str(rng.choice([3, 5, 10, 12, 15, 20, 25]))
-    if name == "score":
-        return str(rng.randrange(610, 815, 5))
-    if name == "n_years":
-        return str(rng.randint(2, 25))
-    if name == "last4":
-        return f"{rng.randint(0, 9999):04d}"
-    raise KeyError(f"unknown slot {name!r}")
+# How each numeric slot is drawn; slots with a fixed list of choices are in P.NUMERIC_CHOICES.
+_NUMERIC_SLOTS = {
+    "amount": lambda r: _money(r, *r.choice([(4, 80), (80, 600), (600, 3200)])),
+    "small_amount": lambda r: f"${r.randrange(50, 450, 25)}",
+    "atm_amount": lambda r: f"${r.randrange(20, 520, 20)}",
+    "loan_amount": lambda r: f"${r.randrange(3000, 45000, 500):,}",
+    "home_price": lambda r: f"${r.randrange(240, 950, 5) * 1000:,}",
+    "score": lambda r: str(r.randrange(610, 815, 5)),
+    "n_years": lambda r: str(r.randint(2, 25)),
+    "last4": lambda r: f"{r.randint(0, 9999):04d}",
+}
 
 
 def _fill(template: str, rng: random.Random) -> str:
@@ -122,10 +105,10 @@ def _fill(template: str, rng: random.Random) -> str:
             continue
         if name in ("date", "date2"):
             values["date"], values["date2"] = _date_pair(rng)
-        elif name in P.SLOT_VALUES:
-            values[name] = rng.choice(P.SLOT_VALUES[name])
+        elif name in P.SLOT_VALUES or name in P.NUMERIC_CHOICES:
+            values[name] = rng.choice(P.SLOT_VALUES.get(name) or P.NUMERIC_CHOICES[name])
         else:
-            values[name] = _numeric_slot(name, rng)
+            values[name] = _NUMERIC_SLOTS[name](rng)
     return template.format(**values)
 
 
@@ -145,16 +128,9 @@ def _typo(text: str, rng: random.Random) -> str:
     if not plain:
         return text
     i = rng.choice(plain)
-    w = words[i]
-    j = rng.randrange(1, len(w) - 1)
-    op = rng.choice(["swap", "drop", "double"])
-    if op == "swap":
-        w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
-    elif op == "drop":
-        w = w[:j] + w[j + 1:]
-    else:
-        w = w[:j] + w[j] + w[j:]
-    words[i] = w
+    w, j = words[i], rng.randrange(1, len(words[i]) - 1)
+    # swapped neighbours, a dropped letter or a doubled one
+    words[i] = rng.choice([w[:j] + w[j + 1] + w[j] + w[j + 2:], w[:j] + w[j + 1:], w[:j] + w[j:]])
     return " ".join(words)
 
 
@@ -231,6 +207,8 @@ def _compose(intent: str, channel: str, rng: random.Random) -> dict:
     if rng.random() < 0.4:
         body.append(pick("ask"))
     tail = rng.choice(P.CHAT_CLOSINGS) if rng.random() < 0.4 else ""
+    # A core written without final punctuation still needs a full stop before the next sentence.
+    body = [p if i == len(body) - 1 or p[-1] in ".!?" else p + "." for i, p in enumerate(body)]
     draft = {"head": head, "body": " ".join(body), "tail": tail, "lower": False}
     style = rng.random()
     if style < 0.2:
@@ -302,14 +280,16 @@ def _sentence(key: str, value: str, lower: bool, rng: random.Random) -> str:
     return template.replace("{v}", value)
 
 
+def _attach(draft: dict, part: str, sentence: str, front: bool = False) -> None:
+    pieces = [sentence, draft[part]] if front else [draft[part].rstrip(), sentence]
+    draft[part] = " ".join(p for p in pieces if p)
+
+
 def _plant_pii(draft: dict, channel: str, intent: str, rng: random.Random) -> list[tuple[str, str]]:
     """Add 1-3 PII mentions to ``draft`` in place; return ``[(type, value), ...]``."""
     weights = [4, 3, 3, 3 if intent in _CARD_INTENTS else 1, 2]
     n = rng.choices([1, 2, 3], weights=[65, 27, 8])[0]
-    if channel == "email" and rng.random() < 0.6:
-        kinds = ["PERSON"]  # emails are usually signed
-    else:
-        kinds = []
+    kinds = ["PERSON"] if channel == "email" and rng.random() < 0.6 else []  # emails get signed
     while len(kinds) < n:
         kind = rng.choices(PII_TYPES, weights=weights)[0]
         if kind not in kinds:
@@ -321,38 +301,30 @@ def _plant_pii(draft: dict, channel: str, intent: str, rng: random.Random) -> li
         value = _pii_value(kind, person, rng)
         planted.append((kind, value))
         if channel == "email":
-            if kind == "PERSON":
-                if rng.random() < 0.75:
-                    draft["signoff"] = f"{rng.choice(P.EMAIL_SIGNOFFS)},\n{value}"
-                else:
-                    intro = _sentence("PERSON_email_intro", value, False, rng)
-                    draft["body"] = f"{intro} {draft['body']}"
-            elif kind in ("EMAIL_ADDRESS", "PHONE_NUMBER"):
-                draft["tail"] = f"{_sentence(kind + '_email', value, False, rng)} {draft['tail']}"
-            else:
-                draft["body"] = f"{draft['body']} {_sentence(kind + '_email', value, False, rng)}"
+            if kind == "PERSON" and rng.random() < 0.75:
+                draft["signoff"] = f"{rng.choice(P.EMAIL_SIGNOFFS)},\n{value}"
+            elif kind == "PERSON":
+                intro = _sentence("PERSON_email_intro", value, False, rng)
+                _attach(draft, "body", intro, front=True)
+            else:  # contact details go with the closing lines, numbers into the request itself
+                part = "tail" if kind in ("EMAIL_ADDRESS", "PHONE_NUMBER") else "body"
+                sentence = _sentence(kind + "_email", value, False, rng)
+                _attach(draft, part, sentence, front=part == "tail")
+        elif kind == "PERSON" and channel == "app":
+            _attach(draft, "tail", _sentence("PERSON_app", value, lower, rng))
+        elif kind == "PERSON" and rng.random() < 0.5:
+            intro = _sentence("PERSON_intro", value, lower, rng)
+            if draft["head"].endswith((",", "-")) and not intro.startswith(value):
+                intro = intro[0].lower() + intro[1:]  # "Hi, this is ..." not "Hi, This is ..."
+            _attach(draft, "head", intro)
         elif kind == "PERSON":
-            if channel == "app":
-                draft["tail"] = " ".join(x for x in (draft["tail"], _sentence("PERSON_app", value, lower, rng)) if x)
-            elif rng.random() < 0.5:
-                intro = _sentence("PERSON_intro", value, lower, rng)
-                if draft["head"].endswith((",", "-")) and not intro.startswith(value):
-                    intro = intro[0].lower() + intro[1:]  # "Hi, this is ..." not "Hi, This is ..."
-                draft["head"] = " ".join(x for x in (draft["head"], intro) if x)
-            else:
-                draft["tail"] = " ".join(x for x in (draft["tail"], _sentence("PERSON_outro", value, lower, rng)) if x)
+            _attach(draft, "tail", _sentence("PERSON_outro", value, lower, rng))
         else:
-            draft["body"] = f"{draft['body'].rstrip()} {_sentence(kind, value, lower, rng)}"
+            _attach(draft, "body", _sentence(kind, value, lower, rng))
     return planted
 
 
 # --- duplicates and malformed lines ------------------------------------------------------------
-
-_SWAPS = [("please", "pls"), ("Hi", "Hello"), ("Hello", "Hi"), ("can", "could"), ("Can", "Could"),
-          ("help", "assist"), ("I'm", "I am"), ("can't", "cannot"), ("don't", "do not"),
-          ("want", "need"), ("Thanks", "Thank you"), ("money", "funds"), ("just", "only"),
-          ("really", "very"), ("my", "the"), ("need", "want"), ("could", "can")]
-
 
 def _near_edit(text: str, protected: list[str], rng: random.Random) -> str:
     """Return ``text`` with one tiny edit that leaves every protected (PII) substring intact."""
@@ -361,7 +333,9 @@ def _near_edit(text: str, protected: list[str], rng: random.Random) -> str:
     ends_with_pii = any(text.rstrip(".").endswith(v) for v in protected)
     ops = ["swap", "swap", "comma"]
     if not ends_with_pii:
-        ops += ["punct", "thanks", "thanks"]
+        ops.append("punct")
+        if "\n" not in text:  # a trailing "thanks" after an email's closing lines would read oddly
+            ops += ["thanks", "thanks"]
     if not protected:
         ops += ["lower", "lower"]
     elif free(0, 1) and text[:1].isalpha():
@@ -370,7 +344,7 @@ def _near_edit(text: str, protected: list[str], rng: random.Random) -> str:
     for op in ops:
         out = text
         if op == "swap":
-            options = [(m, new) for old, new in _SWAPS
+            options = [(m, new) for old, new in P.NEAR_DUP_SWAPS
                        for m in re.finditer(rf"(?<![\w']){re.escape(old)}(?![\w'])", text)
                        if free(m.start(), m.end())]
             if options:
@@ -382,10 +356,11 @@ def _near_edit(text: str, protected: list[str], rng: random.Random) -> str:
                 i = rng.choice(commas)
                 out = text[:i] + text[i + 1:]
         elif op == "punct":
-            stripped = text.rstrip(".!?")
-            out = stripped + rng.choice(["", ".", "!", "?", "!!", "..."])
+            stripped = text.rstrip(".!? ")
+            end = text[len(stripped):].strip()[-1:]
+            out = stripped + rng.choice(P.END_PUNCT_ALTERNATIVES[end])
         elif op == "thanks":
-            out = text.rstrip() + rng.choice([" thanks!", " Thanks!", " thank you", " Thanks.", " ty"])
+            out = text.rstrip() + " " + rng.choice(["thanks!", "Thanks!", "thank you", "ty"])
         elif op == "lower":
             out = text.lower() if text != text.lower() else text.capitalize()
         elif op == "first_case":
@@ -461,14 +436,9 @@ def generate_corpus(n_messages: int = 2400, seed: int = 13) -> tuple[list[dict],
 
     seen_keys: set[str] = set()
     seen_texts: set[str] = set()
-    base_rows: list[int] = []  # indices into rows of fresh, valid messages (copy sources)
-    used_sources: set[int] = set()
+    sources: list[int] = []  # rows of fresh, valid messages not yet copied
     rows: list[dict] = []
-    exact_ids: list[str] = []
-    near_ids: list[str] = []
-    exact_of: dict[str, str] = {}
-    near_of: dict[str, str] = {}
-    bad_lines: list[int] = []
+    copies: dict[str, dict[str, str]] = {"exact": {}, "near": {}}  # copy id -> source id
     bad_reasons: dict[str, str] = {}
     clock = _START
 
@@ -488,68 +458,52 @@ def generate_corpus(n_messages: int = 2400, seed: int = 13) -> tuple[list[dict],
 
     for line_no, kind in enumerate(plan, start=1):
         clock += timedelta(seconds=rng.randint(20, 5400))
-        meta = {"id": f"msg-{line_no:05d}", "created_at": clock.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        if kind in ("base", "bad"):
-            intent = rng.choices(INTENTS, weights=intent_weights)[0]
-            channel = rng.choices(CHANNELS, weights=_CHANNEL_WEIGHTS)[0]
-            if kind == "bad":
-                channel = "chat"  # single-line text keeps the CSV / repr corruptions on one line
-            text, channel, pii = fresh(intent, channel, allow_pii=(kind == "base"))
-            record = {"id": meta["id"], "text": text, "intent": intent, "channel": channel,
-                      "created_at": meta["created_at"]}
-            if kind == "bad":
-                reason_kind = bad_kinds.pop()
-                raw = _malformed_line(reason_kind, record, rng)
-                assert not is_valid_line(raw)
-                rows.append({"raw": raw, "pii": []})
-                bad_lines.append(line_no)
-                bad_reasons[str(line_no)] = MALFORMED_KINDS[reason_kind]
-                continue
-            seen_texts.add(text)
-            base_rows.append(len(rows))
-            rows.append({"record": record, "pii": pii})
+        rid, created = f"msg-{line_no:05d}", clock.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if kind in ("exact", "near"):
+            src = rows[sources.pop(rng.randrange(len(sources)))]
+            text = src["record"]["text"]
+            if kind == "near":
+                text = _near_edit(text, [v for _, v in src["pii"]], rng)
+                while text in seen_texts:
+                    text = text.rstrip() + " thanks"
+                seen_texts.add(text)
+            record = dict(src["record"], id=rid, text=text, created_at=created)
+            rows.append({"record": record, "pii": list(src["pii"])})
+            copies[kind][rid] = src["record"]["id"]
             continue
-        candidates = [i for i in base_rows if i not in used_sources]
-        src_index = rng.choice(candidates)
-        used_sources.add(src_index)
-        src = rows[src_index]
-        text = src["record"]["text"]
-        if kind == "near":
-            text = _near_edit(text, [v for _, v in src["pii"]], rng)
-            while text in seen_texts:
-                text = text.rstrip() + " thanks"
+        intent = rng.choices(INTENTS, weights=intent_weights)[0]
+        # Malformed lines use chat text (a single line), so a CSV row or repr stays on one line.
+        channel = "chat" if kind == "bad" else rng.choices(CHANNELS, weights=_CHANNEL_WEIGHTS)[0]
+        text, channel, pii = fresh(intent, channel, allow_pii=(kind == "base"))
+        record = {"id": rid, "text": text, "intent": intent, "channel": channel,
+                  "created_at": created}
+        if kind == "bad":
+            reason = bad_kinds.pop()
+            raw = _malformed_line(reason, record, rng)
+            assert not is_valid_line(raw)
+            rows.append({"raw": raw, "pii": []})
+            bad_reasons[str(line_no)] = MALFORMED_KINDS[reason]
+        else:
             seen_texts.add(text)
-        record = dict(src["record"], id=meta["id"], text=text, created_at=meta["created_at"])
-        rows.append({"record": record, "pii": list(src["pii"])})
-        (exact_ids if kind == "exact" else near_ids).append(meta["id"])
-        (exact_of if kind == "exact" else near_of)[meta["id"]] = src["record"]["id"]
+            sources.append(len(rows))
+            rows.append({"record": record, "pii": pii})
 
-    pii_counts = {t: 0 for t in PII_TYPES}
-    pii_ids, pii_by_record = [], {}
-    for row in rows:
-        if row["pii"]:
-            rid = row["record"]["id"]
-            pii_ids.append(rid)
-            pii_by_record[rid] = [[t, v] for t, v in row["pii"]]
-            for t, v in row["pii"]:
-                assert v in row["record"]["text"], (rid, v)
-                pii_counts[t] += 1
-    intent_counts = {i: 0 for i in INTENTS}
-    for row in rows:
-        if "record" in row:
-            intent_counts[row["record"]["intent"]] += 1
+    valid = [row for row in rows if "record" in row]
+    pii_rows = [row for row in valid if row["pii"]]
+    for row in pii_rows:
+        assert all(v in row["record"]["text"] for _, v in row["pii"]), row["record"]["id"]
     planted = {
         "n_lines": len(rows),
-        "n_valid_records": len(rows) - len(bad_lines),
-        "intent_counts": intent_counts,
-        "pii": pii_counts,
-        "pii_record_ids": pii_ids,
-        "pii_by_record": pii_by_record,
-        "exact_duplicate_ids": exact_ids,
-        "exact_duplicate_of": exact_of,
-        "near_duplicate_ids": near_ids,
-        "near_duplicate_of": near_of,
-        "malformed_lines": bad_lines,
+        "n_valid_records": len(valid),
+        "intent_counts": {i: sum(r["record"]["intent"] == i for r in valid) for i in INTENTS},
+        "pii": {t: sum(k == t for r in pii_rows for k, _ in r["pii"]) for t in PII_TYPES},
+        "pii_record_ids": [r["record"]["id"] for r in pii_rows],
+        "pii_by_record": {r["record"]["id"]: [[k, v] for k, v in r["pii"]] for r in pii_rows},
+        "exact_duplicate_ids": list(copies["exact"]),
+        "exact_duplicate_of": copies["exact"],
+        "near_duplicate_ids": list(copies["near"]),
+        "near_duplicate_of": copies["near"],
+        "malformed_lines": [int(no) for no in bad_reasons],
         "malformed_reasons": bad_reasons,
     }
     return rows, planted
@@ -562,6 +516,7 @@ def _atomic_write(path: Path, content: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(content)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the data is meant to be shared and read
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -35,7 +35,7 @@ INTENT_PHRASES: dict[str, dict[str, list[str]]] = {
             "Lost my debit card on a night out {day}, I need it frozen.",
             "My purse got snatched {day}. Can you cancel everything on it?",
             "I misplaced my {card_type} and I'm worried someone might use it.",
-            "Haven't seen my card since {day}, I've checked everywhere.",
+            "Last time I saw my card was {day}, I've checked everywhere since.",
             "My card isn't in the drawer where I always keep it and I think it's gone for good.",
             "I dropped my card somewhere between the gym and home.",
             "my card is gone and I need a replacement sent out",
@@ -44,7 +44,7 @@ INTENT_PHRASES: dict[str, dict[str, list[str]]] = {
         "email": [
             "I regret to inform you that my {card_type} ending in {last4} has been lost.",
             "My wallet, including my Northwind {card_type}, was stolen {day} while I was in {city}.",
-            "I have been unable to locate my {card_type} since {day} and believe it may be lost.",
+            "I last used my {card_type} {day} and have been unable to locate it since, so I believe it may be lost.",
             "I would like to report my {card_type} as lost or stolen.",
             "Unfortunately my handbag was stolen {day}, and my bank card was inside it.",
             "I appear to have misplaced my {card_type} and would like to prevent any unauthorised use.",
@@ -76,7 +76,7 @@ INTENT_PHRASES: dict[str, dict[str, list[str]]] = {
             "need to freeze my card",
             "wallet stolen",
             "report lost card",
-            "card missing since {day}",
+            "card missing, last used {day}",
             "replacement card needed, lost mine",
             "lost my {card_type}",
             "stolen card - please block",
@@ -97,7 +97,7 @@ INTENT_PHRASES: dict[str, dict[str, list[str]]] = {
             "Every time I try to pay with my card it says 'do not honor'.",
             "I was trying to pay my rent with my card and it got declined.",
             "My {card_type} won't work at the gas pump.",
-            "Tap to pay keeps failing with my card since {day}.",
+            "Tap to pay has been failing with my card ever since {weekday}.",
             "I'm at the checkout at {merchant} right now and my card keeps getting declined.",
             "My card was rejected when I tried to book a flight for {amount}.",
             "My phone wallet keeps refusing my Northwind card.",
@@ -964,7 +964,8 @@ APP_SUFFIXES = ["pls", "please", "asap", "?", "help", "thx", "urgent", "!!", "th
 EMAIL_SALUTATIONS = [
     "Dear Northwind Bank,", "Dear Sir or Madam,", "Hello,", "To whom it may concern,",
     "Dear Customer Support Team,", "Good afternoon,", "Hi,", "Dear Northwind Support,",
-    "Good morning,", "Dear Team,",
+    "Good morning,", "Dear Team,", "Dear Northwind Bank team,", "Greetings,", "Dear Support,",
+    "Hello there,", "Dear Northwind customer service,",
 ]
 
 EMAIL_OPENERS = [
@@ -1087,4 +1088,28 @@ PII_SENTENCES: dict[str, list[str]] = {
     "ACCOUNT_NUMBER_email": [
         "My account number is {v}.", "For your reference, my account number is {v}.",
     ],
+}
+
+# --- near-duplicate edits ----------------------------------------------------------------------
+
+# One-word (or one-phrase) swaps that keep the meaning and the grammar of any sentence they hit.
+NEAR_DUP_SWAPS = [
+    ("please", "pls"), ("Hi", "Hello"), ("Hello", "Hi"), ("can", "could"), ("Can", "Could"),
+    ("could", "can"), ("Could", "Can"), ("I'm", "I am"), ("I am", "I'm"), ("can't", "cannot"),
+    ("don't", "do not"), ("do not", "don't"), ("I'd", "I would"), ("I would", "I'd"),
+    ("want", "need"), ("really", "very"), ("right away", "immediately"),
+    ("right now", "now"), ("Thanks!", "Thank you!"), ("Thank you.", "Thanks."),
+    ("every month", "monthly"), ("a few", "some"),
+]
+# Ending punctuation a person might plausibly have typed instead of the original one.
+END_PUNCT_ALTERNATIVES = {
+    "?": ["??", "", " ?"], ".": ["", "!", "..."], "!": ["", ".", "!!"], "": [".", "!"],
+}
+
+# Fixed choices for numeric slots (kept out of SLOT_VALUES: they are masked as digits anyway).
+NUMERIC_CHOICES: dict[str, list[str]] = {
+    "fee": ["$35", "$12", "$15", "$29", "$5", "$25", "$8.50", "$3", "$34", "$10"],
+    "rate": ["7.25", "6.875", "6.5", "5.75", "7.125", "4.25", "3.9", "6.99"],
+    "mortgage_years": ["15", "20", "30", "30"],
+    "down_pct": ["3", "5", "10", "12", "15", "20", "25"],
 }

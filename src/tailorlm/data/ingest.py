@@ -1,0 +1,356 @@
+"""Ingest: stream raw records out of JSONL, JSON, CSV/TSV, Parquet files and folders of text.
+
+Every yielded row is a :class:`RawRow`: where it came from (source file relative to ``tailor.yaml``
+and 1-based line/row number), the record as a JSON string, and an error code when the row itself
+could not be read (it is then quarantined downstream, never dropped). Nothing here holds a whole
+file in memory except plain ``.json`` arrays (use JSONL for large data).
+
+File-level problems (binary file, undetectable encoding) raise :class:`DataError` with the file
+name and the fix; an empty file is reported as a warning and contributes no records.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..artifacts import sha256_file
+from .errors import DataError
+
+TEXT_SUFFIXES = (".txt", ".md")
+EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".txt": "text_file",
+    ".md": "text_file",
+}
+# A UTF-8 file where at most this fraction of lines fail to decode keeps UTF-8 and quarantines
+# those lines (a few corrupted lines), instead of being re-decoded as a legacy encoding.
+MAX_BAD_LINE_FRACTION = 0.01
+SAMPLE_BYTES = 1 << 16
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a 5 MB cell is a record, not a crash
+
+
+@dataclass
+class RawRow:
+    source: str
+    line: int
+    raw: str | None
+    code: str = ""
+    message: str = ""
+
+
+@dataclass
+class SourceFile:
+    """One input file as recorded in the manifest."""
+
+    path: Path
+    rel: str
+    format: str
+    records: str = "auto"
+    sha256: str = ""
+    bytes: int = 0
+    encoding: str = "utf-8"
+    warnings: list[str] = field(default_factory=list)
+
+    def to_manifest(self) -> dict:
+        return {
+            "path": self.rel,
+            "format": self.format,
+            "records": self.records,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "encoding": self.encoding,
+            "warnings": self.warnings,
+        }
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def expand_sources(sources, root: Path) -> list[SourceFile]:
+    """Resolve the spec's sources into files (folders expand to their .txt/.md files)."""
+    files: list[SourceFile] = []
+    for i, src in enumerate(sources):
+        path = Path(src.path).expanduser()
+        path = path if path.is_absolute() else root / path
+        if not path.exists():
+            raise DataError(f"data.sources[{i}].path: {path} does not exist. Fix the path (relative to tailor.yaml).")
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+            if not found:
+                raise DataError(f"data.sources[{i}].path: folder {path} holds no .txt or .md files.")
+            files += [SourceFile(p, _relative(p, root), "text_file", "text") for p in found]
+            continue
+        fmt = src.format if src.format not in ("auto", "text_folder") else EXTENSIONS.get(path.suffix.lower())
+        if fmt is None:
+            raise DataError(
+                f"{path}: cannot tell the format from the extension '{path.suffix}'. Set data.sources[{i}].format "
+                f"to one of jsonl, json, csv, tsv, parquet."
+            )
+        files.append(SourceFile(path, _relative(path, root), fmt, src.records))
+    return files
+
+
+def _looks_binary(sample: bytes) -> bool:
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    return b"\x00" in sample
+
+
+def detect_encoding(sf: SourceFile) -> None:
+    """Fill ``sf.encoding``/``sha256``/``bytes``/``warnings``; raise on binary or undecodable files."""
+    sf.sha256 = sha256_file(sf.path)
+    sf.bytes = sf.path.stat().st_size
+    if sf.format == "parquet":
+        sf.encoding = "binary (parquet)"
+        return
+    with open(sf.path, "rb") as f:
+        sample = f.read(SAMPLE_BYTES)
+    if not sample.strip(b" \t\r\n\xef\xbb\xbf"):
+        sf.warnings.append(f"{sf.rel}: the file is empty; it contributes no records.")
+        return
+    if _looks_binary(sample):
+        raise DataError(
+            f"{sf.rel}: looks like a binary file (it contains NUL bytes), not {sf.format} text. "
+            "Point data.sources at the exported text/JSONL/CSV/Parquet file instead."
+        )
+    if sample.startswith(codecs.BOM_UTF8):
+        sf.encoding = "utf-8-sig"
+    elif sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        sf.encoding = "utf-16"
+        sf.warnings.append(f"{sf.rel}: decoded from UTF-16 (BOM) and converted to UTF-8.")
+        return
+    bad, total = _count_bad_utf8_lines(sf.path)
+    if bad == 0 or (bad / max(total, 1) <= MAX_BAD_LINE_FRACTION and sf.format in ("jsonl", "csv", "tsv")):
+        if bad:
+            sf.warnings.append(f"{sf.rel}: {bad} line(s) are not valid UTF-8; they are quarantined (bad_encoding).")
+        return
+    best = _guess_legacy_encoding(sf.path)
+    if best is None:
+        raise DataError(
+            f"{sf.rel}: not UTF-8 and the encoding could not be detected. Convert it to UTF-8, e.g. "
+            f"'iconv -f <encoding> -t UTF-8 {sf.rel} > fixed.{sf.format}'."
+        )
+    sf.encoding = best
+    sf.warnings.append(
+        f"{sf.rel}: not UTF-8 ({bad} of {total} lines failed); detected {best} and converted to UTF-8. "
+        "Check a few records; convert the file yourself if the guess is wrong."
+    )
+
+
+# Windows-1252 is what most non-UTF-8 business exports (Excel CSVs, old CRMs) use; on short or
+# accent-poor samples charset_normalizer may rank an exotic cousin (mac_latin2, cp1250) first.
+PREFERRED_LEGACY = "cp1252"
+CHAOS_TOLERANCE = 0.1
+
+
+def _guess_legacy_encoding(path: Path) -> str | None:
+    """charset_normalizer's guess, preferring cp1252 when it decodes the file about as cleanly."""
+    from charset_normalizer import from_path
+
+    matches = list(from_path(path))
+    if not matches:
+        return None
+    best = matches[0]
+    for m in matches:
+        if PREFERRED_LEGACY in m.could_be_from_charset and m.chaos <= best.chaos + CHAOS_TOLERANCE:
+            return PREFERRED_LEGACY
+    return best.encoding or None
+
+
+def _count_bad_utf8_lines(path: Path) -> tuple[int, int]:
+    bad = total = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            total += 1
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                bad += 1
+    return bad, total
+
+
+def _text_lines(sf: SourceFile) -> Iterator[tuple[int, str | None]]:
+    """(line number, decoded line or None when that line does not decode), streaming."""
+    enc = sf.encoding
+    if enc in ("utf-8", "utf-8-sig"):
+        with open(sf.path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[3:]
+                try:
+                    yield n, raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    yield n, None
+        return
+    with open(sf.path, encoding=enc, errors="strict", newline="") as f:
+        for n, line in enumerate(f, 1):
+            yield n, line
+
+
+def read_jsonl(sf: SourceFile) -> Iterator[RawRow]:
+    for n, line in _text_lines(sf):
+        if line is None:
+            yield RawRow(sf.rel, n, None, "bad_encoding", f"{sf.rel}:{n}: bytes not valid UTF-8; fix or re-export the line.")
+            continue
+        if not line.strip():
+            continue  # blank lines are not records
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            msg = f"{sf.rel}:{n}: not valid JSON ({exc.msg} at column {exc.colno}). Fix the line or remove it."
+            yield RawRow(sf.rel, n, None, "unparsable", msg)
+            continue
+        if not isinstance(obj, dict):
+            yield RawRow(sf.rel, n, None, "not_an_object", f"{sf.rel}:{n}: a JSON {type(obj).__name__}, expected an object {{...}}.")
+            continue
+        yield RawRow(sf.rel, n, line.strip())
+
+
+def read_json(sf: SourceFile) -> Iterator[RawRow]:
+    text = sf.path.read_text(encoding=sf.encoding if sf.encoding != "utf-8" else "utf-8-sig")
+    if not text.strip():
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{sf.rel}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). A .json source must be "
+            "one array of records; for one record per line name the file .jsonl."
+        ) from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        data = lists[0] if len(lists) == 1 else [data]
+    for n, obj in enumerate(data, 1):
+        if not isinstance(obj, dict):
+            yield RawRow(sf.rel, n, None, "not_an_object", f"{sf.rel}: record {n} is a JSON {type(obj).__name__}, expected an object.")
+        else:
+            yield RawRow(sf.rel, n, json.dumps(obj, ensure_ascii=False))
+
+
+def read_csv(sf: SourceFile) -> Iterator[RawRow]:
+    delimiter = "\t" if sf.format == "tsv" else ","
+    lines = _csv_lines(sf)
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise DataError(f"{sf.rel}: cannot read the header row ({exc}).") from None
+    header = [h.strip() for h in header]
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RawRow(sf.rel, reader.line_num, None, "unparsable", f"{sf.rel}:{reader.line_num}: {exc}.")
+            continue
+        n = reader.line_num
+        if lines.bad_line:
+            lines.bad_line = 0
+            yield RawRow(sf.rel, n, None, "bad_encoding", f"{sf.rel}:{n}: bytes not valid UTF-8; fix or re-export the row.")
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(header):
+            msg = (
+                f"{sf.rel}:{n}: row has {len(row)} fields but the header has {len(header)} "
+                f"({', '.join(header)}). Quote fields that contain '{delimiter}' or fix the row."
+            )
+            yield RawRow(sf.rel, n, None, "ragged_row", msg)
+            continue
+        yield RawRow(sf.rel, n, json.dumps(dict(zip(header, row)), ensure_ascii=False))
+
+
+class _csv_lines:
+    """Decoded lines for csv.reader; a line that fails to decode becomes '' and is flagged."""
+
+    def __init__(self, sf: SourceFile):
+        self._it = _text_lines(sf)
+        self.bad_line = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        n, line = next(self._it)
+        if line is None:
+            self.bad_line = n
+            return "\n"
+        return line
+
+
+def read_parquet(sf: SourceFile) -> Iterator[RawRow]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(sf.path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise DataError(f"{sf.rel}: not a readable Parquet file ({exc}).") from None
+    n = 0
+    for batch in pf.iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            n += 1
+            yield RawRow(sf.rel, n, json.dumps(row, ensure_ascii=False, default=str))
+
+
+def read_text_file(sf: SourceFile) -> Iterator[RawRow]:
+    enc = "utf-8-sig" if sf.encoding == "utf-8" else sf.encoding
+    try:
+        text = sf.path.read_text(encoding=enc)
+    except UnicodeDecodeError as exc:
+        yield RawRow(sf.rel, 1, None, "bad_encoding", f"{sf.rel}: not valid {enc} ({exc.reason}); convert it to UTF-8.")
+        return
+    if text.strip():
+        yield RawRow(sf.rel, 1, json.dumps({"text": text}, ensure_ascii=False))
+
+
+READERS: dict[str, Callable[[SourceFile], Iterator[RawRow]]] = {
+    "jsonl": read_jsonl,
+    "json": read_json,
+    "csv": read_csv,
+    "tsv": read_csv,
+    "parquet": read_parquet,
+    "text_file": read_text_file,
+}
+
+
+def iter_rows(files: list[SourceFile]) -> Iterator[tuple[SourceFile, RawRow]]:
+    """All raw rows of all files, in spec order then file order (deterministic)."""
+    for sf in files:
+        for row in READERS[sf.format](sf):
+            yield sf, row
+
+
+def sniff(path: Path, limit: int = 5) -> list[dict]:
+    """The first few JSON records of a file (used by ``scan-pii`` and tests)."""
+    sf = SourceFile(path, str(path), EXTENSIONS.get(path.suffix.lower(), "jsonl"))
+    detect_encoding(sf)
+    out = []
+    for row in READERS[sf.format](sf):
+        if row.raw is not None:
+            out.append(json.loads(row.raw))
+        if len(out) >= limit:
+            break
+    return out
+
+
+__all__ = ["RawRow", "SourceFile", "detect_encoding", "expand_sources", "iter_rows"]

@@ -1,0 +1,258 @@
+"""The audit log: append-only, hash-chained records of every action that changes what can ship.
+
+Each row stores ``hash = sha256([seq, ts, actor, action, subject, details, prev_hash])`` where
+``prev_hash`` is the previous row's hash (64 zeros for the first row), so editing, removing or
+reordering any row breaks the chain at that row and :func:`verify` names it. Rows are appended
+under the store's write lock, so concurrent writers (pipeline, CLI, API server) never fork the
+chain. Database triggers (migration ``m002_registry``) also refuse ``UPDATE``/``DELETE``.
+
+Actions used by the stages: ``data.prepare``, ``train.start``, ``train.end``, ``eval``,
+``register``, ``promote``, ``alias.set``, ``delete``, ``export``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..artifacts import atomic_write_text
+from .errors import RegistryError
+
+GENESIS = "0" * 64
+ACTIONS = (
+    "data.prepare",
+    "train.start",
+    "train.end",
+    "eval",
+    "register",
+    "promote",
+    "alias.set",
+    "delete",
+    "export",
+)
+_ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+_COLUMNS = "seq, ts, actor, action, subject, details, prev_hash, hash"
+
+
+def current_actor() -> str:
+    """Who is acting: ``$TAILORLM_ACTOR`` (set by the API server to the caller's identity), else
+    the OS user."""
+    env = os.environ.get("TAILORLM_ACTOR")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def row_hash(seq: int, ts: float, actor: str, action: str, subject: str, details: str, prev_hash: str) -> str:
+    """The chain hash of one row. ``details`` is the stored JSON text, hashed byte for byte."""
+    payload = json.dumps([seq, ts, actor, action, subject, details, prev_hash], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _check_action(action: str) -> None:
+    if not _ACTION.match(action or ""):
+        raise RegistryError(
+            f"audit action {action!r} is not valid; use lowercase dotted words such as "
+            f"{', '.join(ACTIONS[:4])}"
+        )
+
+
+def append(conn: Connection, action: str, subject: str, details: dict | None = None, actor: str | None = None) -> dict:
+    """Append one row inside the caller's write-locked transaction (see ``Store.locked``).
+
+    Lets a stage write its own rows and the audit row in one transaction (all or nothing).
+    On PostgreSQL this also takes the ``audit_log`` advisory lock (always the last lock taken).
+    """
+    _check_action(action)
+    if conn.dialect.name == "postgresql":
+        from ..store import _lock_key
+
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("audit_log")})
+    head = conn.execute(text("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
+    seq, prev = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
+    row = {
+        "seq": seq,
+        # Rounded to microseconds; stored as an 8-byte float, so the hash input survives the round trip.
+        "ts": round(time.time(), 6),
+        "actor": actor or current_actor(),
+        "action": action,
+        "subject": str(subject),
+        "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False),
+        "prev_hash": prev,
+    }
+    row["hash"] = row_hash(**row)
+    conn.execute(
+        text(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (:seq, :ts, :actor, :action, :subject, :details, :prev_hash, :hash)"),
+        row,
+    )
+    return _public(row)
+
+
+def record(ws, action: str, subject: str, details: dict | None = None, actor: str | None = None) -> dict:
+    """Append an audit row and return it (``details`` parsed back into a dict).
+
+    Args:
+        ws: the :class:`~tailorlm.workspace.Workspace`.
+        action: e.g. ``train.start``; lowercase dotted words.
+        subject: what it is about, e.g. ``support-bot@3``, a dataset version or a run id.
+        details: JSON-able facts (Paths and other objects are stored as strings).
+        actor: who did it; defaults to :func:`current_actor`.
+    """
+    with ws.store.locked("audit_log") as conn:
+        return append(conn, action, subject, details, actor)
+
+
+def _public(row: dict) -> dict:
+    out = dict(row)
+    out["details"] = json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]
+    out["time"] = dt.datetime.fromtimestamp(float(row["ts"]), dt.timezone.utc).isoformat(timespec="seconds")
+    return out
+
+
+def _filters(action: str | None, subject: str | None, actor: str | None, since: float | None, until: float | None):
+    where, params = [], {}
+    if action:
+        # "train" matches train.start and train.end.
+        where.append("(action = :action OR action LIKE :action_prefix)")
+        params.update(action=action, action_prefix=f"{action}.%")
+    if subject:
+        # "support-bot" matches support-bot@1, support-bot@2...
+        where.append("(subject = :subject OR subject LIKE :subject_prefix)")
+        params.update(subject=subject, subject_prefix=f"{subject}@%")
+    if actor:
+        where.append("actor = :actor")
+        params["actor"] = actor
+    if since is not None:
+        where.append("ts >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("ts < :until")
+        params["until"] = until
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def rows(
+    ws,
+    *,
+    action: str | None = None,
+    subject: str | None = None,
+    actor: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[dict]:
+    """Audit rows matching the filters (``action``/``subject`` also match as prefixes)."""
+    where, params = _filters(action, subject, actor, since, until)
+    sql = f"SELECT {_COLUMNS} FROM audit_log{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+    if limit:
+        sql += " LIMIT :limit"
+        params["limit"] = int(limit)
+    with ws.store.engine.connect() as conn:
+        return [_public(dict(r._mapping)) for r in conn.execute(text(sql), params)]
+
+
+def _iter_all(ws, batch: int = 1000) -> Iterator[dict]:
+    """Every row in ``seq`` order, fetched in batches (the log can be long)."""
+    last = 0
+    with ws.store.engine.connect() as conn:
+        while True:
+            chunk = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM audit_log WHERE seq > :last ORDER BY seq LIMIT :n"),
+                {"last": last, "n": batch},
+            ).all()
+            if not chunk:
+                return
+            for r in chunk:
+                yield dict(r._mapping)
+            last = int(chunk[-1][0])
+
+
+@dataclass
+class Verification:
+    """Outcome of :func:`verify`.
+
+    Attributes:
+        ok: the whole chain is intact (and matches ``expected_head`` when one was given).
+        checked: rows checked before stopping.
+        head: hash of the last good row (anchor it elsewhere to detect truncation later).
+        bad_seq: the first bad row's ``seq`` (None when ok).
+        reason: what is wrong with it and what it means.
+    """
+
+    ok: bool
+    checked: int
+    head: str
+    bad_seq: int | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_row(row: dict, expected_seq: int, prev_hash: str) -> str:
+    """Why ``row`` breaks the chain, or '' when it is good."""
+    seq = int(row["seq"])
+    if seq != expected_seq:
+        return f"records {expected_seq}..{seq - 1} are missing (the chain jumps from {expected_seq - 1} to {seq})"
+    if row["prev_hash"] != prev_hash:
+        return (
+            f"its prev_hash does not match the hash of record {seq - 1}: record {seq - 1} was altered "
+            "(and its hash recomputed) or records were removed or reordered"
+        )
+    fields = {k: row[k] for k in ("seq", "ts", "actor", "action", "subject", "details", "prev_hash")}
+    fields["seq"], fields["ts"] = int(fields["seq"]), float(fields["ts"])
+    if row_hash(**fields) != row["hash"]:
+        return "its content does not match its hash: the record was edited after it was written"
+    return ""
+
+
+def verify(ws, expected_head: str | None = None) -> Verification:
+    """Walk the chain from the first row and stop at the first bad one.
+
+    Args:
+        expected_head: a head hash saved earlier (``audit verify`` prints it); when given, the
+            chain must still contain it, so rows cut from the end are detected too.
+    """
+    prev, expected_seq, checked, anchored = GENESIS, 1, 0, expected_head is None
+    for row in _iter_all(ws):
+        reason = _check_row(row, expected_seq, prev)
+        if reason:
+            bad = expected_seq if "missing" in reason else int(row["seq"])
+            return Verification(False, checked, prev, bad, f"record {bad} ({row['action']} {row['subject']}): {reason}")
+        prev, expected_seq, checked = row["hash"], expected_seq + 1, checked + 1
+        anchored = anchored or prev == expected_head
+    if not anchored:
+        return Verification(
+            False, checked, prev, expected_seq,
+            f"the chain ends at record {expected_seq - 1} and no record has the expected head hash "
+            f"{expected_head[:16]}...: records were removed from the end (the next missing one is {expected_seq})",
+        )
+    return Verification(True, checked, prev)
+
+
+def export(ws, out: str | Path | IO[str], **filters: Any) -> int:
+    """Write the matching rows as JSON lines (one row per line, with its hashes); returns the count.
+
+    ``out`` is a path (written atomically) or an open text stream.
+    """
+    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows(ws, **filters)]
+    if isinstance(out, (str, Path)):
+        atomic_write_text(out, "".join(lines))
+    else:
+        out.writelines(lines)
+    return len(lines)

@@ -1,0 +1,49 @@
+"""``load_trained``: a training artifact back in memory, ready for inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..models.loader import LoadedModel, ResolvedBase, load_tokenizer, resolve_base, select_device
+from .export import read_provenance
+
+
+def _base_path(prov: dict) -> str:
+    path = prov.get("base_path", "")
+    if path and Path(path).exists():
+        return path
+    return resolve_base(prov["base_ref"]).path  # e.g. the safetensors cache moved: resolve again
+
+
+def load_trained(model_path: str, device: str = "auto", dtype: str = "auto", merge: bool = True) -> LoadedModel:
+    """Load base + adapter (or the full fine-tuned weights) from a training artifact folder.
+
+    Args:
+        model_path: ``TrainRun.model_path`` (has ``provenance.json``).
+        device / dtype: as in ``model.device`` / ``model.dtype`` of the spec (``auto`` picks).
+        merge: fold LoRA/DoRA/IA3 adapters into the base weights (faster inference, same outputs);
+            ``False`` keeps a ``PeftModel`` (e.g. to switch adapters).
+
+    Returns:
+        A :class:`~tailorlm.models.loader.LoadedModel` in eval mode; use ``loaded.autocast()`` around
+        forward passes.
+    """
+    from transformers import AutoModelForCausalLM
+
+    path = Path(model_path)
+    prov = read_provenance(path)
+    dev, torch_dtype, autocast = select_device(device, dtype)
+    tokenizer = load_tokenizer(str(path))
+    if (path / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(_base_path(prov), dtype=torch_dtype)
+        model = PeftModel.from_pretrained(base, str(path))
+        if merge and prov.get("method") not in ("prefix", "prompt"):
+            model = model.merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+    model.to(dev).eval()
+    resolved = ResolvedBase(ref=prov.get("base_ref", ""), path=prov.get("base_path", ""),
+                            weight_hash=prov.get("base_weight_hash", ""))
+    return LoadedModel(model=model, tokenizer=tokenizer, device=dev, autocast_bf16=autocast, resolved=resolved)

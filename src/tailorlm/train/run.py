@@ -1,0 +1,214 @@
+"""``run_training``: the train stage's entry point (see docs/architecture.md and docs/training.md).
+
+Setup (run folder, tokenized data, base model, method, optimizer), the loop, then the artifact:
+``runs/<run_id>/model/`` with the adapter (PEFT format) or full weights, the tokenizer and its chat
+template, ``spec.resolved.yaml`` and ``provenance.json``. The run is recorded in the store's ``runs``
+table (``running`` -> ``finished`` or ``failed``); ``resume=True`` continues the newest unfinished
+run of the same spec and dataset version from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+
+import torch
+import yaml
+from sqlalchemy import text
+
+from ..artifacts import atomic_write_text, sha256_json
+from ..results import DatasetVersion, TrainRun
+from ..spec import TailorSpec
+from ..workspace import Workspace
+from . import checkpoints as ck
+from .collate import pack_rows, packing_efficiency, plan_batches
+from .export import save_artifact
+from .loop import LoopConfig, run_loop
+from .methods import apply_method, learning_rate, virtual_token_offset
+from .pretrain import encode_text_split
+from .sft import encode_sft_split
+
+log = logging.getLogger(__name__)
+
+
+def run_key(spec: TailorSpec, dataset: DatasetVersion) -> str:
+    """What must match for ``--resume`` to continue a run: its inputs."""
+    return sha256_json({"train": spec.section_dict("train"), "model": spec.section_dict("model"),
+                        "objective": spec.section_dict("objective"), "dataset": dataset.version})[:16]
+
+
+def _find_resumable(ws: Workspace, key: str) -> tuple[str, Path] | None:
+    with ws.store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, path, info FROM runs WHERE kind='train' AND status != 'finished' "
+                                 "ORDER BY created_at DESC")).all()
+    for rid, path, info in rows:
+        if json.loads(info).get("run_key") == key and Path(path).exists():
+            return rid, Path(path)
+    return None
+
+
+def _record(ws: Workspace, run_id: str, status: str, path: Path, info: dict, dataset: str, finished: bool = False) -> None:
+    with ws.store.engine.begin() as conn:
+        exists = conn.execute(text("SELECT 1 FROM runs WHERE id=:i"), {"i": run_id}).first()
+        params = {"i": run_id, "s": status, "p": str(path), "info": json.dumps(info, default=str), "d": dataset,
+                  "t": time.time(), "f": time.time() if finished else None}
+        if exists:
+            conn.execute(text("UPDATE runs SET status=:s, info=:info, finished_at=:f WHERE id=:i"), params)
+        else:
+            conn.execute(text("INSERT INTO runs (id, kind, dataset_version, status, path, info, created_at, finished_at) "
+                              "VALUES (:i, 'train', :d, :s, :p, :info, :t, :f)"), params)
+
+
+def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: bool):
+    """Tokenize train/validation and lay them out in rows (packed or one example per row)."""
+    cpt = spec.objective.task == "continued_pretraining"
+    enc = {}
+    for split in ("train", "validation"):
+        path = dataset.split_path(split)
+        if split == "validation" and not path.exists():
+            enc[split] = None
+            continue
+        enc[split] = (encode_text_split(path, tokenizer, progress) if cpt else
+                      encode_sft_split(path, tokenizer, spec.objective, dataset.labels, spec.train.max_seq_len, progress))
+    if not enc["train"].examples:
+        raise ValueError(f"{dataset.split_path('train')}: no usable training rows "
+                         f"({len(enc['train'].skipped)} skipped, e.g. {list(enc['train'].skipped.items())[:2]}).")
+    packed = cpt or spec.train.packing
+    rows = {}
+    for split, e in enc.items():
+        if e is None:
+            rows[split] = []
+        elif packed:
+            rows[split] = pack_rows(e.examples, spec.train.max_seq_len)
+        else:
+            rows[split] = [[x] for x in e.examples]
+    lengths = [sum(len(s) for s in r) for r in rows["train"]]
+    eff = packing_efficiency(rows["train"], plan_batches(lengths, spec.train.batch_size, spec.train.seed, 0,
+                                                         spec.train.group_by_length and not packed))
+    skipped = {s: e.skipped for s, e in enc.items() if e is not None and e.skipped}
+    return rows, packed, eff, skipped, enc["train"].n_tokens
+
+
+def _load_model(spec: TailorSpec):
+    from ..models import load_base
+    from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
+
+    if spec.train.method != "qlora":
+        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision)
+    from .methods import load_for_method
+
+    resolved = resolve_base(spec.model.base)
+    dev, dtype, _ = select_device(spec.model.device, spec.model.dtype)
+    model = load_for_method(spec, resolved.path, dev, dtype)
+    return LoadedModel(model, load_tokenizer(resolved.path, spec.model.revision), dev, False, resolved)
+
+
+def _optimizer(model, spec, lr: float):
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, resume: bool = False,
+                 progress: bool = True, accelerator=None) -> TrainRun:
+    """Fine-tune ``spec.model.base`` on ``dataset`` with ``spec.train``; returns the finished run.
+
+    Args:
+        spec: the parsed tailor.yaml.
+        ws: the workspace (run folder and store).
+        dataset: the dataset version to train on (train and validation parquet).
+        resume: continue the newest unfinished run with the same inputs from its last checkpoint
+            (a new run starts when there is none).
+        progress: show progress bars.
+        accelerator: an ``accelerate.Accelerator`` when launched with ``accelerate launch``.
+
+    Raises:
+        TrainingDiverged: the loss became NaN/Inf (the run is marked failed).
+    """
+    from transformers import get_scheduler
+
+    tspec = spec.train
+    key = run_key(spec, dataset)
+    found = _find_resumable(ws, key) if resume else None
+    if resume and found is None:
+        log.warning("--resume: no unfinished run with these inputs; starting a new run.")
+    run_id, run_dir = found or (f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", None)
+    run_dir = run_dir or ws.runs / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = ck.latest_checkpoint(run_dir / "checkpoints") if found else None
+    main = accelerator is None or accelerator.is_main_process
+    resolved_spec = spec.model_dump(mode="json")
+    if main:
+        atomic_write_text(run_dir / "spec.resolved.yaml", yaml.safe_dump(resolved_spec, sort_keys=False))
+        _record(ws, run_id, "running", run_dir, {"run_key": key, "method": tspec.method}, dataset.version)
+
+    torch.manual_seed(tspec.seed)  # the adapter's initial weights (overwritten on resume)
+    loaded = _load_model(spec)
+    rows, packed, eff, skipped, n_train_tokens = build_rows(spec, dataset, loaded.tokenizer, progress)
+    model = apply_method(loaded.model, tspec)
+    lr = learning_rate(tspec)
+    optimizer = _optimizer(model, tspec, lr)
+    from .loop import total_steps
+
+    per_epoch = max(1, -(-len(rows["train"]) // tspec.batch_size) // (accelerator.num_processes if accelerator else 1))
+    n_steps = total_steps(tspec, per_epoch)
+    scheduler = get_scheduler(tspec.scheduler, optimizer, num_warmup_steps=int(tspec.warmup_ratio * n_steps),
+                              num_training_steps=n_steps)
+    if accelerator is not None:
+        model, optimizer = accelerator.prepare(model, optimizer)
+    cfg = LoopConfig(spec=tspec, lr=lr, pad_id=loaded.tokenizer.pad_token_id, packed=packed,
+                     offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator),
+                     device=loaded.device if accelerator is None else str(accelerator.device), progress=progress)
+    info = {"run_key": key, "method": tspec.method, "packing_efficiency": eff, "skipped": skipped,
+            "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": lr,
+            "steps_planned": n_steps}
+    try:
+        result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
+                          resume_from=resume_from, accelerator=accelerator)
+    except BaseException as exc:
+        if main:
+            _record(ws, run_id, "failed", run_dir, {**info, "error": f"{type(exc).__name__}: {exc}"}, dataset.version)
+        raise
+    final = accelerator.unwrap_model(model) if accelerator else model
+    if result.stopped_early and result.best_step is not None:
+        best = run_dir / "checkpoints" / f"step-{result.best_step:06d}"
+        if (best / "trainable.pt").exists():
+            weights = torch.load(best / "trainable.pt", weights_only=True)
+            final.load_state_dict(weights, strict=False)
+    metrics = {
+        "train_loss": result.train_loss, "eval_loss": result.eval_loss, "best_eval_loss": result.best_eval_loss,
+        "best_step": result.best_step, "steps": result.step, "train_tokens": result.tokens,
+        "wall_seconds": round(result.wall_seconds, 2),
+        "tokens_per_second": result.tokens / result.wall_seconds if result.wall_seconds else 0.0,
+        "packing_efficiency": round(eff, 4), "stopped_early": result.stopped_early, "learning_rate": lr,
+        "skipped_rows": sum(len(v) for v in skipped.values()),
+    }
+    model_path = run_dir / "model"
+    provenance = {
+        "run_id": run_id, "method": tspec.method, "base_ref": loaded.resolved.ref, "base_path": loaded.resolved.path,
+        "base_weight_hash": loaded.resolved.weight_hash, "dataset_name": dataset.name,
+        "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
+        "metrics": metrics, "spec": resolved_spec,
+    }
+    if main:
+        save_artifact(final, loaded.tokenizer, model_path, provenance, tspec.method)
+        run = TrainRun(run_id=run_id, path=str(run_dir), model_path=str(model_path), method=tspec.method,
+                       base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
+                       base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
+        _record(ws, run_id, "finished", run_dir, {**info, "metrics": metrics, "model_path": str(model_path)},
+                dataset.version, finished=True)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    return TrainRun(run_id=run_id, path=str(run_dir), model_path=str(model_path), method=tspec.method,
+                    base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
+                    base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
+
+
+def _autocast(loaded, accelerator):
+    if accelerator is not None and accelerator.mixed_precision != "no":
+        return accelerator.autocast
+    return loaded.autocast

@@ -1,0 +1,110 @@
+"""PII scrubbing: placeholders, custom recognizers, recall on the labelled set, no network."""
+
+from __future__ import annotations
+
+import json
+import socket
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tailorlm.data import pii as pii_mod
+from tailorlm.data.pii import Scrubber, needs_ner
+from tailorlm.data.pii_eval import load_labelled, score
+from tailorlm.spec.data import CustomRecognizer, PIISpec
+
+LABELLED = Path(__file__).parents[1] / "fixtures" / "pii" / "labelled.jsonl"
+ACCOUNT = [
+    CustomRecognizer(name="nwb_prefixed", entity="ACCOUNT_NUMBER", pattern=r"\bNWB-\d{8}\b", score=0.9),
+    CustomRecognizer(name="nwb_context", entity="ACCOUNT_NUMBER", pattern=r"\b\d{8,10}\b",
+                     context=["account", "acct"], score=0.4),
+]
+
+
+@pytest.fixture(scope="module")
+def scrubber() -> Scrubber:
+    return Scrubber.from_spec(PIISpec(custom=ACCOUNT))
+
+
+def test_typed_placeholders_are_consistent_within_a_record(scrubber):
+    fields = ["Hi, I'm Sarah Connor. You can write to sarah.connor@example.com or call (212) 555-0147.",
+              "Sarah Connor again: card 4111 1111 1111 1111, account NWB-12345678."]
+    [(texts, counts)] = scrubber.scrub_records([fields])
+    assert texts[0] == "Hi, I'm <PERSON_1>. You can write to <EMAIL_ADDRESS_1> or call <PHONE_NUMBER_1>."
+    assert texts[1].startswith("<PERSON_1> again") and "<CREDIT_CARD_1>" in texts[1]
+    assert "<ACCOUNT_NUMBER_1>" in texts[1]
+    assert counts["PERSON"] == 2 and counts["ACCOUNT_NUMBER"] == 1
+
+
+def test_numbering_restarts_per_record_and_counts_distinct_values(scrubber):
+    out = scrubber.scrub_records([["Mail a@example.com and b@example.org, then a@example.com"],
+                                  ["Mail c@example.com"]])
+    assert out[0][0][0] == "Mail <EMAIL_ADDRESS_1> and <EMAIL_ADDRESS_2>, then <EMAIL_ADDRESS_1>"
+    assert out[1][0][0] == "Mail <EMAIL_ADDRESS_1>"
+
+
+def test_context_words_gate_the_bare_account_pattern(scrubber):
+    [(with_ctx, _), (without, _)] = scrubber.scrub_records([["my account number is 12345678"],
+                                                            ["the parcel weighs 12345678 grams"]])
+    assert with_ctx == ["my account number is <ACCOUNT_NUMBER_1>"]
+    assert without == ["the parcel weighs 12345678 grams"]
+
+
+def test_signature_names_and_allow_list():
+    s = Scrubber.from_spec(PIISpec(allow=["Northwind"]))
+    [(texts, _)] = s.scrub_records([["Northwind lost my card again.\n\nKind regards,\nChloe Friedman",
+                                     "please reverse the fee. - Jamal Fitzgerald"]])
+    assert texts[0].startswith("Northwind lost") and texts[0].endswith("<PERSON_1>")
+    assert texts[1].endswith("- <PERSON_2>")
+
+
+def test_recall_on_the_labelled_set(scrubber):
+    records = load_labelled(LABELLED)
+    res = score(records, scrubber.analyze([r["text"] for r in records]))
+    assert res["gold_spans"] > 250
+    assert res["recall"] >= 0.9, res["per_type"]
+    for t in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "ACCOUNT_NUMBER"):
+        assert res["per_type"][t]["recall"] == 1.0, t
+
+
+def test_needs_ner_prefilter():
+    assert needs_ner("I spoke to Amara at the branch")
+    assert needs_ner("John called me")
+    assert needs_ner("all lower case from maria")  # uncased writers always get NER
+    assert not needs_ner("The card is gone. I need a new one.")
+    assert not needs_ner("Hi, my card is blocked. Thanks!")
+
+
+def test_scrubbing_opens_no_socket(monkeypatch):
+    opened = []
+
+    def guard(*args, **kwargs):
+        opened.append(args)
+        raise OSError("network access during PII scrubbing")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    monkeypatch.setattr(socket, "create_connection", guard)
+    monkeypatch.setattr(socket, "getaddrinfo", guard)
+    s = Scrubber(["EMAIL_ADDRESS", "URL", "PERSON"])  # a fresh one: tldextract set up under the guard
+    [(texts, _)] = s.scrub_records([["write to jane.doe@example.co.uk or see https://example.org/help"]])
+    assert "<EMAIL_ADDRESS_1>" in texts[0]
+    assert opened == []
+
+
+def test_missing_ner_model_warns_and_still_scrubs_patterns(monkeypatch):
+    monkeypatch.setattr(pii_mod, "spacy_model_path", lambda package=pii_mod.SPACY_PACKAGE: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = Scrubber(["PERSON", "EMAIL_ADDRESS"])
+    assert any("PERSON, ORGANIZATION, LOCATION" in str(w.message) and "NOT detected" in str(w.message)
+               for w in caught)
+    assert not s.has_ner
+    [(texts, _)] = s.scrub_records([["John Smith <john@example.com>"]])
+    assert "<EMAIL_ADDRESS_1>" in texts[0]
+
+
+def test_labelled_set_offsets_match_values():
+    for rec in load_labelled(LABELLED):
+        for sp in rec["spans"]:
+            assert rec["text"][sp["start"]:sp["end"]] == sp["value"], json.dumps(rec)

@@ -1,0 +1,183 @@
+"""prepare_dataset end to end on small messy projects (tiny tokenizer fixture, real Presidio)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from sqlalchemy import text
+
+from tailorlm.data.errors import DataError
+from tailorlm.data.prepare import prepare_dataset
+from tailorlm.spec import load_spec
+from tailorlm.workspace import Workspace
+
+COLUMNS = ["id", "source", "line", "kind", "prompt", "completion", "label", "text", "chosen", "rejected", "cluster"]
+INTENTS = {
+    "card_lost": ["I lost my {} card somewhere near the {}", "my {} card was stolen at the {} yesterday"],
+    "balance": ["how much money is in my {} account after the {} payment", "what is the {} balance on the {} statement"],
+    "transfer": ["please move money from {} savings to the {} account", "send a {} transfer to my landlord for the {}"],
+}
+WORDS = ["blue", "gold", "travel", "joint", "student", "business", "market", "station", "airport", "gym", "office",
+         "rent", "salary", "bonus", "holiday", "pension", "mortgage", "school", "garage", "bakery"]
+
+
+def messages(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        intent = list(INTENTS)[i % 3]
+        body = rng.choice(INTENTS[intent]).format(rng.choice(WORDS), rng.choice(WORDS))
+        out.append({"id": f"m{i:04d}", "text": f"{body} (ref {i * 7919 % 10007})", "intent": intent})
+    return out
+
+
+def project(tmp_path, lines: list[str], data: dict | None = None, name: str = "msgs.jsonl"):
+    (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = {"project": "t", "objective": {"task": "classification"},
+            "data": {"sources": [{"path": name}], "fields": {"input": "text", "label": "intent", "id": "id"},
+                     **(data or {})}}
+    (tmp_path / "tailor.yaml").write_text(yaml.safe_dump(spec))
+    spec = load_spec(tmp_path / "tailor.yaml")
+    return spec, Workspace.for_spec(spec)
+
+
+@pytest.fixture()
+def messy(tmp_path):
+    rows = messages(60)
+    rows[5]["text"] = "Hi, I'm Laura Palmer, email laura.palmer@example.com. " + rows[5]["text"]
+    rows[9]["text"] = "<p>card <b>4111 1111 1111 1111</b> is gone</p> " + rows[9]["text"]
+    lines = [json.dumps(r) for r in rows]
+    lines += [json.dumps(dict(rows[2], id="dup-exact")),                                 # exact duplicate
+              json.dumps(dict(rows[3], id="dup-near", text=rows[3]["text"] + " thanks!")),  # near duplicate
+              '{"id": "broken", "text": ',                                                   # unparsable
+              json.dumps({"id": "nolabel", "text": "hello there"}),                         # missing label
+              json.dumps({"id": "emptyhtml", "text": "<br/>", "intent": "balance"})]        # empty once cleaned
+    return project(tmp_path, lines)
+
+
+def test_messy_project_reconciles_and_writes_everything(messy, tokenizer):
+    spec, ws = messy
+    dv = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    c = dv.counts
+    assert c["records_in"] == 65
+    assert c["records_in"] == c["kept"] + c["quarantined"] + c["duplicates"] + c["filtered"]
+    assert c["quarantined_by_code"] == {"empty_field": 1, "missing_field": 1, "unparsable": 1}
+    assert c["duplicates_exact"] >= 1 and c["duplicates_near"] >= 1
+    assert dv.labels == ["balance", "card_lost", "transfer"]
+    out = {s: pq.read_table(dv.split_path(s)) for s in ("train", "validation", "test")}
+    assert all(t.column_names == COLUMNS for t in out.values())
+    rows = [r for t in out.values() for r in t.to_pylist()]
+    assert len(rows) == c["kept"] == sum(c["splits"].values())
+    assert {"dup-exact", "dup-near", "broken"}.isdisjoint(r["id"] for r in rows)
+    by_id = {r["id"]: r for r in rows}
+    msg5 = json.loads(by_id["m0005"]["prompt"])[0]["content"]
+    assert "<PERSON_1>" in msg5 and "<EMAIL_ADDRESS_1>" in msg5 and "Laura" not in msg5
+    msg9 = json.loads(by_id["m0009"]["prompt"])[0]["content"]
+    assert msg9.startswith("card <CREDIT_CARD_1> is gone") and "<b>" not in msg9
+    assert by_id["m0000"]["completion"] == by_id["m0000"]["label"] == "card_lost"
+    assert by_id["m0000"]["source"] == "msgs.jsonl" and by_id["m0000"]["line"] == 1
+    quarantine = [json.loads(x) for x in (ws.datasets / "t" / dv.version / "quarantine.jsonl").read_text().splitlines()]
+    assert {(q["id"], q["code"]) for q in quarantine} == {("msgs.jsonl:63", "unparsable"), ("nolabel", "missing_field"),
+                                                         ("emptyhtml", "empty_field")}
+    card = (ws.datasets / "t" / dv.version / "card.md").read_text()
+    for needle in ("Reconciliation: 65 in", "**OK**", "## PII found and replaced", "CREDIT_CARD",
+                   "## Demographic terms per label", "token_lengths.png", "unparsable"):
+        assert needle in card, needle
+    assert (ws.datasets / "t" / dv.version / "token_lengths.png").stat().st_size > 1000
+    manifest = json.loads((ws.datasets / "t" / dv.version / "manifest.json").read_text())
+    assert manifest["sources"][0]["sha256"] and manifest["counts"]["kept"] == c["kept"]
+    with ws.store.engine.connect() as conn:
+        n_lineage = conn.execute(text("SELECT COUNT(*) FROM record_lineage WHERE dataset_version=:v"),
+                                 {"v": dv.version}).scalar()
+        split = conn.execute(text("SELECT source, line, split FROM record_lineage WHERE record_id='m0005'")).first()
+        assert conn.execute(text("SELECT COUNT(*) FROM datasets WHERE version=:v"), {"v": dv.version}).scalar() == 1
+    assert n_lineage == c["kept"]
+    assert split[0] == "msgs.jsonl" and split[1] == 6 and split[2] in ("train", "validation", "test")
+
+    again = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    assert again.version == dv.version
+    with ws.store.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM record_lineage")).scalar() == c["kept"]
+
+
+def test_too_few_valid_records_is_an_error(tmp_path, tokenizer):
+    lines = [json.dumps(r) for r in messages(6)] + ["not json"] * 3
+    spec, ws = project(tmp_path, lines, {"pii": {"enabled": False}})
+    with pytest.raises(DataError, match=r"only 6 valid record\(s\).*unparsable x3"):
+        prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    assert not [p for p in (ws.datasets / "t").iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("policy", ["drop", "truncate", "error"])
+def test_length_policy(tmp_path, tokenizer, policy):
+    rows = messages(30)
+    rows[4]["text"] = " ".join(f"word{i}" for i in range(400))
+    spec, ws = project(tmp_path, [json.dumps(r) for r in rows],
+                       {"pii": {"enabled": False}, "max_seq_len": 128, "length_policy": policy})
+    if policy == "error":
+        with pytest.raises(DataError, match=r"msgs.jsonl:5 \(id m0004\).*max_seq_len"):
+            prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+        return
+    dv = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    rows_out = [r for s in ("train", "validation", "test") for r in pq.read_table(dv.split_path(s)).to_pylist()]
+    long = [r for r in rows_out if r["id"] == "m0004"]
+    if policy == "drop":
+        assert dv.counts["quarantined_by_code"] == {"too_long": 1} and not long
+    else:
+        assert dv.counts["truncated"] == 1 and long and long[0]["completion"] == "balance"
+        from tailorlm.data.lengths import token_lengths
+
+        assert token_lengths(long, spec.objective, dv.labels, tokenizer)[0] <= 128
+
+
+def test_bad_inputs_lose_nothing(tmp_path, tokenizer):
+    rows = messages(40)
+    latin = "text,intent\n" + "".join(f"Ma carte {i} a été volée à la gare de Zürich,card_lost\n" for i in range(12))
+    (tmp_path / "latin.csv").write_bytes(latin.encode("latin-1"))
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "ragged.csv").write_text("text,intent\nok then,balance\ntoo,many,cells\n")
+    big = {"id": "big", "text": "lorem ipsum " * 450_000, "intent": "balance"}  # ~5 MB
+    lines = [json.dumps(r) for r in rows] + [json.dumps(big)]
+    spec, ws = project(tmp_path, lines, {"pii": {"enabled": False}, "sources": [
+        {"path": "msgs.jsonl"}, {"path": "latin.csv"}, {"path": "empty.jsonl"}, {"path": "ragged.csv"}]})
+    dv = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    c = dv.counts
+    assert c["records_in"] == 41 + 12 + 0 + 2
+    assert c["records_in"] == c["kept"] + c["quarantined"] + c["duplicates"] + c["filtered"]
+    assert c["filtered_by_name"] == {"max_chars": 1}
+    assert c["quarantined_by_code"] == {"ragged_row": 1}
+    manifest = json.loads((ws.datasets / "t" / dv.version / "manifest.json").read_text())
+    warn = {s["path"]: " ".join(s["warnings"]) for s in manifest["sources"]}
+    assert "converted to UTF-8" in warn["latin.csv"] and "empty" in warn["empty.jsonl"]
+    texts = [r["prompt"] for s in ("train", "validation", "test") for r in pq.read_table(dv.split_path(s)).to_pylist()]
+    assert any("été volée à la gare de Zürich" in t for t in texts)
+
+
+def test_binary_source_fails_with_the_file_name(tmp_path, tokenizer):
+    spec, ws = project(tmp_path, [json.dumps(r) for r in messages(20)])
+    (tmp_path / "msgs.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)) * 10)
+    with pytest.raises(DataError, match="msgs.jsonl: looks like a binary file"):
+        prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+
+
+def test_chat_and_preference_records(tmp_path, tokenizer):
+    chats = [{"id": f"c{i}", "messages": [{"role": "system", "content": "be nice"},
+                                          {"role": "user", "content": f"question number {i} about {WORDS[i % 20]}"},
+                                          {"role": "assistant", "content": f"answer {i} on {WORDS[(i * 3) % 20]}"}]}
+             for i in range(15)]
+    prefs = [{"id": f"p{i}", "prompt": f"rate plan {i} for {WORDS[i % 20]}", "chosen": f"good plan {i} {WORDS[i % 7]}",
+              "rejected": f"bad plan {i}"} for i in range(12)]
+    prefs.append({"id": "same", "prompt": "x", "chosen": "y", "rejected": "y"})
+    spec, ws = project(tmp_path, [json.dumps(r) for r in chats + prefs], {"pii": {"enabled": False}})
+    spec.objective.task = "chat"
+    dv = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    rows = [r for s in ("train", "validation", "test") for r in pq.read_table(dv.split_path(s)).to_pylist()]
+    kinds = {r["kind"] for r in rows}
+    assert kinds == {"sft", "preference"} and dv.labels == []
+    assert dv.counts["quarantined_by_code"] == {"identical_pair": 1}
+    pref = next(r for r in rows if r["kind"] == "preference")
+    assert pref["chosen"].startswith("good plan") and pref["rejected"].startswith("bad plan")
