@@ -137,7 +137,7 @@ def stage_eval(ctx: Context, dataset: DatasetVersion, run: TrainRun | None) -> E
 
 def stage_register(ctx: Context, dataset: DatasetVersion, run: TrainRun, ev: EvalResult) -> ModelVersion:
     key = sha256_json({"run": run.run_id, "eval": ev.eval_id, "dataset": dataset.version})
-    hit = _cached(ctx, "register", key, lambda o: Path(o["path"]).exists())
+    hit = _cached(ctx, "register", key, lambda o: _version_alive(ctx.ws, o))
     if hit is not None:
         ctx.skipped.append("register")
         return ModelVersion(**hit)
@@ -145,6 +145,18 @@ def stage_register(ctx: Context, dataset: DatasetVersion, run: TrainRun, ev: Eva
 
     # register_model audits the registration itself.
     return _run(ctx, "register", key, lambda: register_model(ctx.spec, ctx.ws, dataset, run, ev))
+
+
+def _version_alive(ws: Workspace, out: dict) -> bool:
+    """A cached registration counts only while its version still resolves (not soft-deleted)."""
+    from .registry import resolve
+    from .registry.errors import RegistryError
+
+    try:
+        resolve(ws, f"{out['name']}@{out['version']}")
+    except RegistryError:
+        return False
+    return Path(out["path"]).exists()
 
 
 @dataclass

@@ -124,7 +124,7 @@ def _writer(root: str, store_url, barrier, n: int) -> None:
 
 def test_concurrent_writers_keep_one_chain(tmp_path, store_url):
     ws = Workspace.for_spec(make_spec(tmp_path, store_url))
-    ws.store  # apply migrations before the writers race
+    assert ws.store.migrate() == []  # migrations applied before the writers race
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)
     procs = [ctx.Process(target=_writer, args=(str(tmp_path), store_url, barrier, 15)) for _ in range(2)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -181,3 +182,52 @@ def test_chat_and_preference_records(tmp_path, tokenizer):
     assert dv.counts["quarantined_by_code"] == {"identical_pair": 1}
     pref = next(r for r in rows if r["kind"] == "preference")
     assert pref["chosen"].startswith("good plan") and pref["rejected"].startswith("bad plan")
+
+
+def test_keep_mode_clusters_stay_in_one_split(tmp_path, tokenizer):
+    rows = messages(40)
+    for k in range(12):  # a family of near-identical messages
+        rows.append({"id": f"near{k}", "intent": "balance",
+                     "text": f"what is the balance on my joint account after the salary payment {k}"})
+    spec, ws = project(tmp_path, [json.dumps(r) for r in rows],
+                       {"pii": {"enabled": False}, "dedup": {"near_action": "keep", "threshold": 0.7}})
+    dv = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    assert dv.counts["duplicates_near"] == 0
+    split_of = {}
+    for s in ("train", "validation", "test"):
+        for r in pq.read_table(dv.split_path(s)).to_pylist():
+            split_of.setdefault(r["cluster"], set()).add(s)
+    near_cluster = [c for c, ss in split_of.items() if c.startswith("near")]
+    assert near_cluster == ["near0"]
+    assert all(len(ss) == 1 for ss in split_of.values())
+    card = (ws.datasets / "t" / dv.version / "card.md").read_text()
+    assert "(action `keep`)" in card
+
+
+def test_example_project_catches_everything_planted(tmp_path, tokenizer):
+    """The support template's generator plants PII, duplicates and malformed lines with ground truth."""
+    import shutil
+
+    from tailorlm.templates.support import generate
+
+    shutil.copy(Path(generate.__file__).with_name("tailor.yaml"), tmp_path / "tailor.yaml")
+    planted = generate.write_corpus(tmp_path, n_messages=600, seed=5)
+    spec = load_spec(tmp_path / "tailor.yaml")
+    ws = Workspace.for_spec(spec)
+    dv = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    out = ws.datasets / spec.project / dv.version
+    c = dv.counts
+    assert c["records_in"] == planted["n_lines"]
+    assert c["records_in"] == c["kept"] + c["quarantined"] + c["duplicates"] + c["filtered"]
+    quarantined = {json.loads(x)["line"] for x in (out / "quarantine.jsonl").read_text().splitlines()}
+    assert set(planted["malformed_lines"]) <= quarantined
+    removed = {json.loads(x)["id"] for x in (out / "removed.jsonl").read_text().splitlines()}
+    assert set(planted["exact_duplicate_ids"]) | set(planted["near_duplicate_ids"]) <= removed
+    kept = {r["id"]: json.loads(r["prompt"])[0]["content"]
+            for s in ("train", "validation", "test") for r in pq.read_table(dv.split_path(s)).to_pylist()}
+    leaks = [(rid, v) for rid, items in planted["pii_by_record"].items() if rid in kept
+             for _, v in items if v.lower() in kept[rid].lower()]
+    assert leaks == []
+    found = json.loads((out / "manifest.json").read_text())["pii"]["found_all"]
+    for entity in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "ACCOUNT_NUMBER"):
+        assert found.get(entity, 0) == planted["pii"][entity], entity

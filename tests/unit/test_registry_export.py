@@ -58,8 +58,9 @@ def test_merged_export_matches_base_plus_adapter(tmp_path, tiny_model_dir):
 
 
 def test_export_refuses_a_purged_version(tmp_path):
-    from tailorlm.registry import RegistryError, delete_version
     from test_registry_helpers import fake_run
+
+    from tailorlm.registry import RegistryError, delete_version
 
     spec = make_spec(tmp_path / "proj", None)
     ws = Workspace.for_spec(spec)

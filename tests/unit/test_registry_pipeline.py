@@ -16,18 +16,17 @@ runner = CliRunner()
 
 def _small_example(root, tiny_model_dir) -> None:
     """The support template, shrunk: the tiny random Llama, a few steps, a few test examples."""
-    res = runner.invoke(app, ["init", str(root), "--messages", "120"])
+    res = runner.invoke(app, ["init", str(root), "--messages", "200"])
     assert res.exit_code == 0, res.output
     spec = yaml.safe_load((root / "tailor.yaml").read_text())
     spec["model"]["base"] = str(tiny_model_dir)
-    spec["train"].update(max_steps=2, batch_size=4, eval_every=0, save_every=0)
+    spec["train"].update(max_steps=2, batch_size=4, eval_every=2, save_every=2)
     spec["eval"].update(systems=["base", "fine_tuned"], limit=6, max_new_tokens=4)
     (root / "tailor.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 @pytest.mark.slow
 def test_run_then_lineage_lists_the_registered_version(tmp_path, tiny_model_dir):
-    pytest.importorskip("tailorlm.evaluate", reason="evaluation stage not built yet")
     root = tmp_path / "proj"
     _small_example(root, tiny_model_dir)
     spec_arg = ["--spec", str(root / "tailor.yaml")]

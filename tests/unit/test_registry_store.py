@@ -62,7 +62,7 @@ def _open_store(root: str, url, barrier) -> None:
     from pathlib import Path
 
     barrier.wait(timeout=60)
-    Workspace.for_spec(make_spec(Path(root), url)).store
+    assert Workspace.for_spec(make_spec(Path(root), url)).store.dialect
 
 
 def test_two_processes_migrating_a_new_store_at_once(tmp_path, store_url):

@@ -105,6 +105,7 @@ def test_model_card_has_every_section(project):
         assert f"## {heading}" in card
     assert "| fine_tuned | 0.7 | 300 |" in card  # evaluation table vs the base system
     assert "| base | 0.2 | 250 |" in card
+    assert "**accuracy:** fine-tuned 0.7 vs best baseline `base` 0.2." in card
     assert "Does not meet `accuracy >= 0.8` (measured 0.7)" in card
     assert "\n### Dataset card" in card  # the dataset card, nested under Data
     assert "| PERSON | 1 |" in card and "`card_lost`" in card

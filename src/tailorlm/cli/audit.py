@@ -60,13 +60,19 @@ def log_cmd(
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Audit log (newest first)")
-    for col in ("seq", "time (UTC)", "actor", "action", "subject", "details"):
-        table.add_column(col, overflow="fold")
+    table = Table(title="Audit log (newest first; --json for full details)")
+    for col in ("seq", "time (UTC)", "actor", "action"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("subject", no_wrap=True)
+    table.add_column("details", overflow="fold")
+    # Details get what the other columns leave, one line each (3 characters of border+padding per column).
+    widest = {k: max((len(str(r[k])) for r in rows), default=0) for k in ("seq", "actor", "action", "subject")}
+    budget = max(20, out.width - 19 - sum(max(w, 5) for w in widest.values()) - 6 * 3 - 1)
     for r in rows:
+        when = dt.datetime.fromtimestamp(float(r["ts"]), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         details = json.dumps(r["details"], sort_keys=True, default=str)
-        table.add_row(str(r["seq"]), r["time"], r["actor"], r["action"], r["subject"],
-                      details if len(details) <= 120 else details[:117] + "...")
+        table.add_row(str(r["seq"]), when, r["actor"], r["action"], r["subject"],
+                      details if len(details) <= budget else details[: budget - 1] + "…")
     out.print(table if rows else "no audit rows match.")
 
 

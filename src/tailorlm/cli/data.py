@@ -34,13 +34,16 @@ def prepare(
         sys.stdout.write(json.dumps(dv.to_dict(), indent=2, default=str) + "\n")
         return
     c = dv.counts
-    out.print(f"[bold]dataset {dv.name} @ {dv.version}[/]  {dv.path}")
+    out.print(f"[bold]dataset {dv.name} @ {dv.version}[/]  {dv.path}", soft_wrap=True)
     out.print(f"  {c['records_in']} in -> {c['kept']} kept  (quarantined {c['quarantined']}, duplicates "
-              f"{c['duplicates']} [exact {c['duplicates_exact']}, near {c['duplicates_near']}], filtered {c['filtered']})")
+              f"{c['duplicates']}: exact {c['duplicates_exact']}, near {c['duplicates_near']}; filtered {c['filtered']})",
+              markup=False)
     out.print(f"  splits: " + ", ".join(f"{k} {v}" for k, v in c["splits"].items()))
     if c.get("pii"):
-        out.print("  PII replaced in kept records: " + ", ".join(f"{k} {v}" for k, v in c["pii"].items()))
-    out.print(f"  card: {Path(dv.path) / 'card.md'}   quarantine: {Path(dv.path) / 'quarantine.jsonl'}")
+        out.print("  PII replaced in kept records: " + ", ".join(f"{k} {v}" for k, v in c["pii"].items()),
+                  markup=False, soft_wrap=True)
+    out.print(f"  card: {Path(dv.path) / 'card.md'}", markup=False, soft_wrap=True)
+    out.print(f"  quarantine: {Path(dv.path) / 'quarantine.jsonl'}", markup=False, soft_wrap=True)
 
 
 @app.command("card")

@@ -32,12 +32,14 @@ def _when(ts: float | None) -> str:
 
 def _call(fn, *args, **kwargs) -> Any:
     """Run a registry call; its errors become a red message and exit code 1, not a traceback."""
+    from rich.markup import escape
+
     from ..registry import RegistryError
 
     try:
         return fn(*args, **kwargs)
     except RegistryError as exc:
-        fail(str(exc), code=1)
+        fail(escape(str(exc)), code=1)  # messages hold "[fine_tuned]": not rich markup
 
 
 def _fmt(v: Any) -> str:
@@ -66,8 +68,12 @@ def list_cmd(
         return
     table = Table(title="Model versions")
     table.add_column("version", no_wrap=True)
-    for col in ("aliases", "gates", "dataset", "run", "created by", "created (UTC)"):
+    table.add_column("aliases")
+    table.add_column("gates")
+    table.add_column("dataset", no_wrap=True)
+    for col in ("run", "created by"):
         table.add_column(col)
+    table.add_column("created (UTC)", no_wrap=True)
     for v in versions:
         gates = "-" if v["passed"] is None else "[green]passed[/]" if v["passed"] else "[red]failed[/]"
         ref = f"[strike]{v['ref']}[/] (deleted)" if v["deleted_at"] else v["ref"]
@@ -95,13 +101,15 @@ def _show_tables(mv, aliases: list[str], gates: list[dict], verified: dict | Non
     tables = [info]
     systems = (mv.evaluation or {}).get("systems") or {}
     if systems:
-        metrics = sorted({k for m in systems.values() for k, v in m.items() if isinstance(v, (int, float))})[:10]
+        # One row per metric, one column per system: metric lists are long, systems are few.
+        metrics = sorted({k for m in systems.values() for k, v in m.items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)})
         ev = Table(title="Evaluation (test split)")
-        ev.add_column("system")
+        ev.add_column("metric", no_wrap=True)
+        for s in systems:
+            ev.add_column(s, justify="right")
         for m in metrics:
-            ev.add_column(m, justify="right")
-        for s, vals in systems.items():
-            ev.add_row(s, *(_fmt(vals.get(m)) for m in metrics))
+            ev.add_row(m, *(_fmt(vals.get(m)) for vals in systems.values()))
         tables.append(ev)
     if gates:
         gt = Table(title="Promotion gates")

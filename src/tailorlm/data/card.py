@@ -7,6 +7,7 @@ Everything here reads the numbers gathered while writing a dataset version (see
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,20 +48,20 @@ class CardStats:
     pii_kept: Counter = field(default_factory=Counter)
     pii_all: Counter = field(default_factory=Counter)
     records_with_pii: int = 0
-    ntokens: list[int] = field(default_factory=list)
+    ntokens: array = field(default_factory=lambda: array("i"))  # 4 bytes per kept record
     truncated: int = 0
     demo: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     quarantine_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
-def plot_token_lengths(ntokens: list[int], max_seq_len: int, out: Path) -> None:
+def plot_token_lengths(ntokens, max_seq_len: int, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    ax.hist(ntokens or [0], bins=40, color="#4C72B0")
+    ax.hist(np.asarray(ntokens) if len(ntokens) else [0], bins=40, color="#4C72B0")
     ax.axvline(max_seq_len, color="#C44E52", linestyle="--", label=f"max_seq_len={max_seq_len}")
     ax.set_xlabel("tokens per example (chat template applied)")
     ax.set_ylabel("examples")
@@ -121,11 +122,22 @@ def render_card(manifest: dict[str, Any], stats: CardStats) -> str:
             [[lab, n, f"{n / max(c['kept'], 1):.1%}", *(stats.split_labels[s][lab] for s in ("train", "validation", "test"))]
              for lab, n in sorted(stats.labels.items())])]
         parts += label_warnings(stats.labels)
+    parts += _dedup_section(c, manifest)
     parts += _pii_section(stats, manifest)
     parts += _length_section(stats, manifest)
     parts += _demo_section(stats)
     parts += _quarantine_section(c, stats)
     return "\n\n".join(parts) + "\n"
+
+
+def _dedup_section(c: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+    dd = manifest["spec"]["data"]["dedup"]
+    near = (f"near duplicates: MinHash LSH, Jaccard >= {dd['threshold']} on character {dd['ngram']}-grams "
+            f"(action `{dd['near_action']}`)") if dd["near"] else "near-duplicate detection off"
+    return ["## Duplicates",
+            f"{c['duplicates_exact']} exact and {c['duplicates_near']} near duplicates removed; {near}. Each "
+            "removed record is listed in `removed.jsonl` with the record it duplicates; a near-duplicate cluster "
+            "never straddles train/validation/test."]
 
 
 def _pii_section(stats: CardStats, manifest: dict[str, Any]) -> list[str]:
@@ -144,7 +156,7 @@ def _pii_section(stats: CardStats, manifest: dict[str, Any]) -> list[str]:
 
 
 def _length_section(stats: CardStats, manifest: dict[str, Any]) -> list[str]:
-    if not stats.ntokens:
+    if not len(stats.ntokens):
         return []
     a = np.asarray(stats.ntokens)
     return ["## Token lengths",

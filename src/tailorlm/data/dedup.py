@@ -1,9 +1,10 @@
 """Deduplication: exact (hash of normalized content) and near-duplicate (MinHash LSH, datasketch).
 
-The per-record parts (:func:`content_hash`, :func:`minhash_signature`) are pure functions that run
-inside ``datasets.map``. The clustering pass (:func:`cluster`) walks the records once in order and
-keeps only the LSH index and one int per record in memory; signatures stay on disk in a memory-map,
-read back only to verify LSH candidates, so memory stays flat as the data grows.
+The per-record parts (:func:`content_hash`, :func:`near_text`, :func:`minhash_signature`,
+:func:`band_keys`) are pure functions that run inside ``datasets.map``. The clustering pass
+(:func:`cluster`) then works on a few numpy arrays (content hashes, LSH band keys): records that
+share a band key are candidates, confirmed by the exact Jaccard similarity of their character
+n-grams, and joined with union-find. The LSH banding parameters come from datasketch's optimiser.
 """
 
 from __future__ import annotations
@@ -95,65 +96,166 @@ class UnionFind:
 
 @dataclass
 class DedupResult:
-    """``status[i]``: 0 keep, 1 exact duplicate, 2 near duplicate; ``root[i]``: cluster representative."""
+    """``status[i]``: 0 keep, 1 exact duplicate, 2 near duplicate; ``root[i]``: cluster representative
+    (smallest index of the record's cluster); ``duplicate_of[i]``: the kept record it duplicates."""
 
     status: np.ndarray
     root: np.ndarray
     duplicate_of: np.ndarray
 
 
-def _band_key(data: bytes) -> bytes:
-    # datasketch stores one key per band; 8 bytes instead of r*8 keeps the index small.
-    return hashlib.blake2b(data, digest_size=8).digest()
+@functools.lru_cache(maxsize=16)
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) from datasketch's optimiser, weighted towards recall.
+
+    A missed pair is a near duplicate that may straddle splits; a false candidate only costs one
+    exact Jaccard check, so false negatives weigh 0.9.
+    """
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
+    return lsh.b, lsh.r
+
+
+def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[int]:
+    """One signed 64-bit key per LSH band (two records share a key iff that band is equal)."""
+    sig = np.ascontiguousarray(signature, dtype=np.uint64)
+    return [int.from_bytes(hashlib.blake2b(sig[b * rows:(b + 1) * rows].tobytes(), digest_size=8).digest(),
+                           "little", signed=True) for b in range(bands)]
+
+
+def hash_to_int(h: str) -> int:
+    """A 16-hex content hash as a signed 64-bit int (for numpy sorting)."""
+    return int.from_bytes(bytes.fromhex(h), "little", signed=True) if h else 0
+
+
+def exact_duplicates(hashes: np.ndarray, alive: np.ndarray, uf: "UnionFind", status, dup_of) -> None:
+    """Mark every later record whose hash equals an earlier live record's (vectorized sort)."""
+    idx = np.flatnonzero(alive)
+    order = idx[np.argsort(hashes[idx], kind="stable")]  # equal hashes stay in index order
+    h = hashes[order]
+    same = np.flatnonzero(h[1:] == h[:-1]) + 1
+    firsts = np.maximum.accumulate(np.where(np.r_[True, h[1:] != h[:-1]], np.arange(len(h)), 0))
+    for k in same:
+        i, j = int(order[k]), int(order[firsts[k]])
+        status[i], dup_of[i] = 1, j
+        uf.union(i, j)
+
+
+def candidate_runs(keys: np.ndarray, active: np.ndarray) -> Iterable[np.ndarray]:
+    """Per band, the groups (ascending record indices) of active records sharing a band key."""
+    idx = np.flatnonzero(active)
+    for b in range(keys.shape[1]):
+        col = np.asarray(keys[idx, b])
+        order = np.argsort(col, kind="stable")
+        sorted_keys = col[order]
+        cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+        for run in np.split(order, cuts):
+            if len(run) > 1:
+                yield idx[run]
+
+
+def edit_keys(norm: str, max_words: int, min_words: int = 4) -> list[int]:
+    """Deletion-neighbour keys of a short text's word sequence (itself and each word left out).
+
+    Two short texts one word substitution, insertion or deletion apart share a key, so "I need to
+    close my account" and "I want to close my account" become candidates even though their
+    character n-gram Jaccard (0.68) is under a typical threshold. Longer texts yield no keys: one
+    changed word barely moves their Jaccard.
+    """
+    words = norm.split()
+    if not min_words <= len(words) <= max_words:
+        return []
+    variants = [words] + [words[:k] + words[k + 1:] for k in range(len(words))]
+    return [int.from_bytes(hashlib.blake2b(" ".join(v).encode(), digest_size=8).digest(), "little", signed=True)
+            for v in variants]
+
+
+def within_one_word(a: str, b: str) -> bool:
+    """True when the word sequences differ by at most one substitution, insertion or deletion."""
+    x, y = a.split(), b.split()
+    if abs(len(x) - len(y)) > 1:
+        return False
+    if len(x) > len(y):
+        x, y = y, x
+    i = 0
+    while i < len(x) and x[i] == y[i]:
+        i += 1
+    return x[i + 1:] == y[i + 1:] if len(x) == len(y) else x[i:] == y[i + 1:]
+
+
+def key_runs(keys: np.ndarray, owners: np.ndarray, active: np.ndarray) -> Iterable[np.ndarray]:
+    """Groups (ascending record indices) of active records sharing a key; ``owners[k]`` owns ``keys[k]``."""
+    mask = active[owners]
+    k, o = keys[mask], owners[mask]
+    order = np.lexsort((o, k))
+    k, o = k[order], o[order]
+    cuts = np.flatnonzero(k[1:] != k[:-1]) + 1
+    for run in np.split(o, cuts):
+        run = np.unique(run)
+        if len(run) > 1:
+            yield run
+
+
+# A matcher: (candidate groups given the active mask, "are records i and j near duplicates?").
+Matcher = tuple[Callable[[np.ndarray], Iterable[np.ndarray]], Callable[[int, int], bool]]
+
+
+def _join(runs: Iterable[np.ndarray], same: Callable[[int, int], bool], uf: UnionFind, max_checks: int) -> None:
+    for run in runs:
+        for pos in range(1, len(run)):
+            i = int(run[pos])
+            for j in run[max(0, pos - max_checks):pos][::-1]:
+                if uf.find(i) == uf.find(int(j)):
+                    break
+                if same(i, int(j)):
+                    uf.union(i, int(j))
+                    break
 
 
 def cluster(
     n: int,
     alive: np.ndarray,
-    hashes: Iterable[tuple[int, str]],
-    signatures: np.ndarray | None,
-    threshold: float,
-    near_action: str = "remove",
-    verify: Callable[[int, int], float] | None = None,
+    hashes: np.ndarray,
+    near_action: str,
+    matchers: Sequence[Matcher] = (),
+    max_checks: int = 16,
 ) -> DedupResult:
-    """Exact then near-duplicate clustering over records ``0..n-1`` (only ``alive`` ones take part).
+    """Exact then near-duplicate clustering of records ``0..n-1`` (only ``alive`` ones take part).
+
+    Memory is a few arrays of numbers per record: no per-record Python objects and no in-memory
+    LSH index (datasketch's ``MinHashLSH`` holds ~4 KB per record; here band keys are sorted).
 
     Args:
         n: number of records.
         alive: bool mask of records still in the dataset.
-        hashes: (index, content hash) for the alive records, in index order.
-        signatures: (n, num_perm) uint64 array or memmap, or ``None`` to skip near-dedup.
-        threshold: Jaccard threshold.
+        hashes: int64 content hash per record (exact duplicates share one).
         near_action: ``remove`` drops all but the first member of a cluster; ``keep`` keeps them.
-        verify: exact similarity of two records; LSH candidates below ``threshold`` are dropped.
-            Without it the MinHash estimate is used.
+        matchers: near-duplicate candidate generators with their confirmation test, e.g. LSH
+            band groups confirmed by exact Jaccard >= threshold (see :func:`lsh_matcher`).
+        max_checks: earlier members of a candidate group a record is compared with (bounds the
+            work on huge groups of templated messages).
     """
     status = np.zeros(n, dtype=np.int8)
     dup_of = np.full(n, -1, dtype=np.int64)
     uf = UnionFind(n)
-    first: dict[str, int] = {}
-    for i, h in hashes:
-        j = first.setdefault(h, i)
-        if j != i:
-            status[i], dup_of[i] = 1, j
-            uf.union(i, j)
-    if signatures is not None:
-        from datasketch import LeanMinHash, MinHashLSH
-
-        num_perm = signatures.shape[1]
-        # Weights favour recall: a missed pair is a leak across splits, a false candidate only
-        # costs one exact check.
-        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, hashfunc=_band_key, weights=(0.1, 0.9))
-        for i in np.flatnonzero(alive & (status == 0)):
-            sig = np.asarray(signatures[i])
-            m = LeanMinHash(seed=MINHASH_SEED, hashvalues=sig, scheme=MINHASH_SCHEME)
-            for j in lsh.query(m):
-                sim = verify(int(i), int(j)) if verify else float(np.mean(np.asarray(signatures[j]) == sig))
-                if sim >= threshold:
-                    uf.union(int(i), int(j))
-            lsh.insert(int(i), m, check_duplication=False)
-    root = np.array([uf.find(i) for i in range(n)], dtype=np.int64)
+    exact_duplicates(hashes, alive, uf, status, dup_of)
+    active = alive & (status == 0)
+    for runs, same in matchers:
+        _join(runs(active), same, uf, max_checks)
+    root = np.fromiter((uf.find(i) for i in range(n)), dtype=np.int64, count=n)
     if near_action == "remove":
-        near = alive & (status == 0) & (root != np.arange(n))
+        near = active & (root != np.arange(n))
         status[near], dup_of[near] = 2, root[near]
     return DedupResult(status=status, root=root, duplicate_of=dup_of)
+
+
+def lsh_matcher(keys: np.ndarray, texts: Callable[[int], str], threshold: float, ngram: int) -> Matcher:
+    """LSH band groups, confirmed by the exact Jaccard of the records' near-duplicate texts."""
+    return (lambda active: candidate_runs(keys, active),
+            lambda i, j: jaccard(texts(i), texts(j), ngram) >= threshold)
+
+
+def edit_matcher(keys: np.ndarray, owners: np.ndarray, texts: Callable[[int], str]) -> Matcher:
+    """Deletion-neighbour groups of short texts, confirmed by a one-word edit distance."""
+    return (lambda active: key_runs(keys, owners, active), lambda i, j: within_one_word(texts(i), texts(j)))

@@ -24,11 +24,11 @@ import pyarrow.compute as pc
 from ..artifacts import atomic_dir
 from ..results import DatasetVersion
 from .clean import steps_for
-from .dedup import cluster, jaccard
+from .dedup import cluster, edit_matcher, lsh_matcher, lsh_params
 from .errors import DataError
 from .ingest import SourceFile, detect_encoding, expand_sources, iter_rows
 from .split import assign_splits
-from .steps import convert_batch, hash_batch, length_batch, scrub_batch
+from .steps import convert_batch, hash_batch, length_batch, no_pii_batch, scrub_batch
 from .write import write_version
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,6 @@ def _map(ds, fn, work: Path, name: str, d, fn_kwargs: dict[str, Any], num_proc: 
                   desc=name, **kw)
 
 
-def _column(ds, name: str) -> Iterator[pa.Array]:
-    for table in ds.select_columns([name]).with_format("arrow").iter(batch_size=10_000):
-        yield table.column(0).combine_chunks()
-
-
 def live_labels(ds) -> list[str]:
     """Sorted labels of the rows still alive (classification)."""
     found: set[str] = set()
@@ -111,7 +106,7 @@ def curate(spec, files: list[SourceFile], work: Path, tokenizer) -> tuple[Any, l
     if d.pii.enabled:
         ds = _map(ds, scrub_batch, work, "scrub_pii", d, dict(pii_json=d.pii.model_dump_json()))
     else:
-        ds = ds.add_column("pii", ["{}"] * len(ds))
+        ds = _map(ds, no_pii_batch, work, "no_pii", d, {})
     ds = _map(ds, length_batch, work, "token_length", d, dict(
         objective=spec.objective, labels=labels, tokenizer=_tokenizer(spec, tokenizer),
         max_seq_len=d.max_seq_len, policy=d.length_policy))
@@ -132,31 +127,70 @@ def _raise_too_long(ds) -> None:
         )
 
 
+class Statuses:
+    """Per-record status as small int codes (a few bytes per record instead of a Python str)."""
+
+    def __init__(self, n: int):
+        self.codes = np.zeros(n, dtype=np.int16)
+        self.names: list[str] = [""]
+        self._index = {"": 0}
+
+    def set_batch(self, start: int, values: list[str]) -> None:
+        for k, v in enumerate(values):
+            if v:
+                self.codes[start + k] = self._index.setdefault(v, len(self.names))
+                if len(self.names) < len(self._index):
+                    self.names.append(v)
+
+    def __getitem__(self, i: int) -> str:
+        return self.names[self.codes[i]]
+
+    def alive(self) -> np.ndarray:
+        return self.codes == 0
+
+    def counts(self) -> dict[str, int]:
+        found = np.bincount(self.codes, minlength=len(self.names))
+        return {name: int(found[k]) for k, name in enumerate(self.names) if name and found[k]}
+
+
+def _scan(ds, columns: list[str], batch: int = 10_000) -> Iterator[tuple[int, pa.Table]]:
+    """(start row, Arrow table) over a few columns, streaming."""
+    start = 0
+    for table in ds.select_columns(columns).with_format("arrow").iter(batch_size=batch):
+        yield start, table
+        start += table.num_rows
+
+
 def deduplicate(ds, d, work: Path):
-    """Exact + near-duplicate clustering; signatures go through a disk memmap."""
+    """Exact + near-duplicate clustering from the ``hash``, ``bands`` and ``edit_keys`` columns."""
     n = len(ds)
-    status = np.concatenate([np.asarray(a.to_pylist(), dtype=object) for a in _column(ds, "status")]) \
-        if n else np.zeros(0, dtype=object)
-    alive = status == ""
-    hashes = ((i, h) for i, h in enumerate(x for a in _column(ds, "hash") for x in a.to_pylist()) if alive[i])
-    sigs = None
-    if d.dedup.near and n:
-        sigs = np.lib.format.open_memmap(work / "minhash.npy", mode="w+", dtype=np.uint64, shape=(n, d.dedup.num_perm))
-        start = 0
-        for arr in _column(ds, "minhash"):
-            block = np.asarray(arr.flatten().to_numpy(zero_copy_only=False), dtype=np.uint64)
-            sigs[start:start + len(arr)] = block.reshape(len(arr), d.dedup.num_perm)
-            start += len(arr)
-        sigs.flush()
+    status = Statuses(n)
+    hashes = np.zeros(n, dtype=np.int64)
+    bands = lsh_params(d.dedup.threshold, d.dedup.num_perm)[0] if d.dedup.near else 0
+    keys = np.lib.format.open_memmap(work / "bands.npy", mode="w+", dtype=np.int64, shape=(n, bands)) \
+        if bands and n else None
+    edit_k, edit_o = [], []  # (key, owner) chunks: at most edit_max_words + 1 keys per short record
+    for start, t in _scan(ds, ["status", "hash", "bands", "edit_keys"]):
+        status.set_batch(start, t["status"].to_pylist())
+        hashes[start:start + t.num_rows] = t["hash"].to_numpy()
+        if keys is not None:
+            keys[start:start + t.num_rows] = t["bands"].combine_chunks().flatten().to_numpy().reshape(t.num_rows, bands)
+            ek = t["edit_keys"].combine_chunks()
+            edit_k.append(ek.flatten().to_numpy(zero_copy_only=False).astype(np.int64))
+            edit_o.append(start + np.repeat(np.arange(t.num_rows), np.diff(ek.offsets.to_numpy())))
     if not d.dedup.exact:
-        hashes = ((i, f"row{i}") for i in np.flatnonzero(alive))
+        hashes = np.arange(n, dtype=np.int64)  # every record unique
     texts = ds.select_columns(["near_text"])
-    ngram = d.dedup.ngram
 
-    def verify(i: int, j: int) -> float:  # exact Jaccard on the stored near-duplicate texts
-        return jaccard(texts[i]["near_text"], texts[j]["near_text"], ngram)
+    def text_of(i: int) -> str:  # random access into the memory-mapped table
+        return texts[i]["near_text"]
 
-    return status, cluster(n, alive, hashes, sigs, d.dedup.threshold, d.dedup.near_action, verify)
+    matchers = []
+    if keys is not None:
+        matchers.append(lsh_matcher(keys, text_of, d.dedup.threshold, d.dedup.ngram))
+        if d.dedup.edit_max_words and edit_k:
+            matchers.append(edit_matcher(np.concatenate(edit_k), np.concatenate(edit_o), text_of))
+    return status, cluster(n, status.alive(), hashes, d.dedup.near_action, matchers)
 
 
 def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> DatasetVersion:
@@ -188,10 +222,10 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
             log.info("ingested %d records from %d file(s)", n, len(files))
             ds, labels = curate(spec, files, work, tokenizer)
             status, dedup = deduplicate(ds, spec.data, work)
-            groups, split_of = _splits(ds, status, dedup, spec)
+            split_of = _splits(ds, status, dedup, spec)
             out = work / "out"
             out.mkdir()
-            version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, groups, labels, out)
+            version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, labels, out)
         final = parent / version
         with atomic_dir(final) as staging:
             for p in out.iterdir():
@@ -203,26 +237,29 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _splits(ds, status: np.ndarray, dedup, spec) -> tuple[list[str], dict[int, str]]:
-    """Cluster id and split per kept record (by index)."""
-    final_alive = (status == "") & (dedup.status == 0)
-    keep = np.flatnonzero(final_alive)
-    ids = [x for a in _column(ds, "id") for x in a.to_pylist()]
-    labs = [x for a in _column(ds, "label") for x in a.to_pylist()]
-    groups = [ids[int(dedup.root[i])] for i in range(len(ids))]
-    n_valid = len(keep)
-    if n_valid < spec.data.min_records:
-        raise DataError(_too_few_message(n_valid, spec.data.min_records, status, dedup))
+def _splits(ds, status: Statuses, dedup, spec) -> np.ndarray:
+    """Split code per record (index into ``SPLITS``; -1 for records not kept)."""
+    keep = np.flatnonzero(status.alive() & (dedup.status == 0))
+    if len(keep) < spec.data.min_records:
+        raise DataError(_too_few_message(len(keep), spec.data.min_records, status, dedup))
+    labels = np.full(len(ds), -1, dtype=np.int32)
+    vocab: dict[str, int] = {}
+    for start, t in _scan(ds, ["label"]):
+        for k, lab in enumerate(t["label"].to_pylist()):
+            if lab is not None:
+                labels[start + k] = vocab.setdefault(lab, len(vocab))
     s = spec.data.split
-    names = assign_splits([groups[i] for i in keep], [labs[i] for i in keep], s.validation, s.test, s.seed,
+    names = assign_splits(dedup.root[keep], labels[keep], s.validation, s.test, s.seed,
                           s.stratify and spec.objective.task == "classification")
-    return groups, {int(i): name for i, name in zip(keep, names)}
+    split_of = np.full(len(ds), -1, dtype=np.int8)
+    split_of[keep] = names
+    return split_of
 
 
-def _too_few_message(n: int, need: int, status: np.ndarray, dedup) -> str:
+def _too_few_message(n: int, need: int, status: Statuses, dedup) -> str:
     from collections import Counter
 
-    reasons = Counter(s for s in status if s)
+    reasons = Counter(status.counts())
     reasons.update({"duplicate:exact": int((dedup.status == 1).sum()), "duplicate:near": int((dedup.status == 2).sum())})
     top = ", ".join(f"{k} x{v}" for k, v in reasons.most_common(5) if v)
     return (f"only {n} valid record(s) remain, at least {need} are needed before any training "

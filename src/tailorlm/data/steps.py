@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from .clean import clean_example
-from .dedup import content_hash, minhash_signature, near_text
+from .dedup import band_keys, content_hash, edit_keys, hash_to_int, lsh_params, minhash_signature, near_text
 from .errors import RecordProblem
 from .filters import apply_filters
 from .formats import record_id, to_example
@@ -66,13 +66,16 @@ def convert_batch(batch: dict[str, list], *, records: dict[str, str], fields, ta
                     res["status"], res["message"] = f"filter:{rejected[0]}", rejected[1]
                 elif dedup.near:
                     res["near_text"] = near_text(content, dedup.ignore_phrases)
-                    res["minhash"] = minhash_signature(res["near_text"], dedup.num_perm, dedup.ngram).tolist()
+                    sig = minhash_signature(res["near_text"], dedup.num_perm, dedup.ngram)
+                    res["bands"] = band_keys(sig, *lsh_params(dedup.threshold, dedup.num_perm))
+                    res["edit_keys"] = edit_keys(res["near_text"], dedup.edit_max_words)
             except RecordProblem as p:
                 res["status"], res["message"] = f"quarantine:{p.code}", p.message
         res.setdefault("near_text", "")
-        res.setdefault("minhash", [0] * dedup.num_perm if dedup.near else [])
+        res.setdefault("bands", [0] * lsh_params(dedup.threshold, dedup.num_perm)[0] if dedup.near else [])
+        res.setdefault("edit_keys", [])
         out.append(res)
-    return _columns(out, ["id", *EXAMPLE_COLUMNS, "status", "message", "near_text", "minhash"])
+    return _columns(out, ["id", *EXAMPLE_COLUMNS, "status", "message", "near_text", "bands", "edit_keys"])
 
 
 def _check_after_clean(ex: dict[str, Any], known_labels: list[str]) -> None:
@@ -104,6 +107,11 @@ def scrub_batch(batch: dict[str, list], *, pii_json: str) -> dict[str, list]:
     for r in rows:
         r.setdefault("pii", "{}")
     return _columns(rows, ["prompt", "completion", "text", "chosen", "rejected", "pii"])
+
+
+def no_pii_batch(batch: dict[str, list]) -> dict[str, list]:
+    """The ``pii`` column when scrubbing is disabled (nothing found, nothing replaced)."""
+    return {"pii": ["{}"] * len(batch["status"])}
 
 
 def _text_fields(row: dict[str, Any]) -> list[tuple[Any, str]]:
@@ -156,4 +164,4 @@ def length_batch(batch: dict[str, list], *, objective, labels: list[str], tokeni
 def hash_batch(batch: dict[str, list]) -> dict[str, list]:
     """Exact-duplicate key of each live row: hash of its normalized content after PII replacement,
     so two messages that differ only in the customer's name are one training example."""
-    return {"hash": [content_hash(content_text(r)) if not r["status"] else "" for r in _rows(batch)]}
+    return {"hash": [hash_to_int(content_hash(content_text(r))) if not r["status"] else 0 for r in _rows(batch)]}

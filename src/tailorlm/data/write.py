@@ -66,7 +66,7 @@ def _removal(row: dict[str, Any], reason: str, message: str, dup_id: str | None 
     return out
 
 
-def _account(row, i, status, dedup, ids, stats, counts, logs) -> bool:
+def _account(row, i, status, dedup, id_of, stats, counts, logs) -> bool:
     """Log a removed row with its reason and count it; True when the row is kept."""
     s = status[i]
     if s.startswith("quarantine:"):
@@ -83,7 +83,7 @@ def _account(row, i, status, dedup, ids, stats, counts, logs) -> bool:
     if dedup.status[i]:
         kind = "exact" if dedup.status[i] == 1 else "near"
         counts[f"duplicates_{kind}"] += 1
-        other = ids[int(dedup.duplicate_of[i])]
+        other = id_of(int(dedup.duplicate_of[i]))
         logs["removed"].write(json.dumps(_removal(row, f"duplicate:{kind}", f"{kind} duplicate of {other}", other),
                                          ensure_ascii=False) + "\n")
         return False
@@ -103,14 +103,17 @@ def _observe(row: dict[str, Any], split: str, stats: CardStats) -> None:
             stats.demo[row["label"]][g] += 1
 
 
-def _stream(ds, out: Path, status, dedup, split_of, groups, stats) -> tuple[dict, dict[str, str]]:
-    ids = [x for t in ds.select_columns(["id"]).with_format("arrow").iter(batch_size=20_000)
-           for x in t.column(0).to_pylist()]
+def _stream(ds, out: Path, status, dedup, split_of, stats) -> tuple[dict, dict[str, str]]:
+    ids = ds.select_columns(["id"])
+
+    def id_of(i: int) -> str:  # random access into the memory-mapped table; only for duplicates/clusters
+        return ids[i]["id"]
+
     counts: dict[str, Any] = {"quarantined_by_code": Counter(), "filtered_by_name": Counter(),
-                              "duplicates_exact": 0, "duplicates_near": 0, "by_source": {}}
-    writers = {s: SplitWriter(out / f"{s}.parquet") for s in SPLITS}
+                              "duplicates_exact": 0, "duplicates_near": 0}
+    writers = [SplitWriter(out / f"{s}.parquet") for s in SPLITS]
     by_source: dict[str, Counter] = {}
-    cols = [c for c in ds.column_names if c not in ("minhash", "hash", "near_text")]
+    cols = [c for c in ds.column_names if c not in ("bands", "edit_keys", "hash", "near_text")]
     with open(out / "quarantine.jsonl", "w", encoding="utf-8") as q, \
             open(out / "removed.jsonl", "w", encoding="utf-8") as r, \
             open(out / "lineage.jsonl", "w", encoding="utf-8") as lin:
@@ -121,16 +124,18 @@ def _stream(ds, out: Path, status, dedup, split_of, groups, stats) -> tuple[dict
                 src = by_source.setdefault(row["source"], Counter())
                 src["records_in"] += 1
                 stats.pii_all.update(json.loads(row["pii"] or "{}"))
-                if _account(row, i, status, dedup, ids, stats, counts, logs):
-                    split = split_of[i]
+                if _account(row, i, status, dedup, id_of, stats, counts, logs):
+                    split = SPLITS[split_of[i]]
                     src["kept"] += 1
-                    writers[split].add({k: row[k] for k in OUT_SCHEMA.names if k != "cluster"} | {"cluster": groups[i]})
+                    root = int(dedup.root[i])
+                    cluster = row["id"] if root == i else id_of(root)
+                    writers[split_of[i]].add({k: row[k] for k in OUT_SCHEMA.names if k != "cluster"} | {"cluster": cluster})
                     lin.write(json.dumps({"id": row["id"], "source": row["source"], "line": row["line"],
                                           "split": split}) + "\n")
                     _observe(row, split, stats)
                 i += 1
-    hashes = {s: w.close() for s, w in writers.items()}
-    counts["splits"] = {s: writers[s].n for s in SPLITS}
+    hashes = {s: w.close() for s, w in zip(SPLITS, writers)}
+    counts["splits"] = {s: w.n for s, w in zip(SPLITS, writers)}
     counts["by_source"] = {k: dict(v) for k, v in by_source.items()}
     return counts, hashes
 
@@ -149,12 +154,12 @@ def _finish_counts(counts: dict[str, Any], n: int) -> dict[str, Any]:
     return counts
 
 
-def write_version(spec, files, ds, status, dedup, split_of, groups, labels, out: Path):
+def write_version(spec, files, ds, status, dedup, split_of, labels, out: Path):
     """Write every file of the version into ``out``; returns (version id, counts, manifest)."""
     from .pii import SPACY_PACKAGE, spacy_model_path
 
     stats = CardStats()
-    counts, hashes = _stream(ds, out, status, dedup, split_of, groups, stats)
+    counts, hashes = _stream(ds, out, status, dedup, split_of, stats)
     counts = _finish_counts(counts, len(ds))
     counts["truncated"] = stats.truncated
     counts["labels"] = dict(sorted(stats.labels.items()))

@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable
 
 from ..results import ModelVersion
+from .aliases import GATE_SYSTEMS  # gate lists that decide promotion; baselines' gates are for comparison
 
 # Metrics shown in the evaluation table, in this order when present; other numeric ones follow.
 _PREFERRED = ("accuracy", "macro_f1", "exact_match", "f1", "rouge_l", "bleu", "hallucination_rate",
@@ -25,6 +26,8 @@ def _fmt(value: Any) -> str:
         return "-" if value is None else ("yes" if value else "no")
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
     return str(value)
 
 
@@ -49,7 +52,7 @@ def _intended_use(mv: ModelVersion, spec: dict) -> str:
 
 def _demote(markdown: str, levels: int = 2) -> str:
     """Push the dataset card's headings down so they nest under this card's "Data" section."""
-    return re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + levels) + " ", markdown, flags=re.M)
+    return re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + levels) + " ", markdown, flags=re.MULTILINE)
 
 
 def _splits(mv: ModelVersion) -> dict[str, int]:
@@ -100,6 +103,20 @@ def _metric_names(systems: dict[str, dict]) -> list[str]:
     return ordered[:_MAX_METRICS]
 
 
+def _versus_baselines(systems: dict[str, dict], spec: dict, names: list[str]) -> str:
+    """One line comparing the fine-tuned system with the best baseline on the first criterion's metric."""
+    crit = ((spec.get("objective") or {}).get("criteria") or [{}])[0]
+    metric = crit.get("metric") if crit.get("metric") in names else names[0]
+    lower_is_better = crit.get("metric") == metric and crit.get("op") in ("<=", "<")
+    tuned = (systems.get("fine_tuned") or {}).get(metric)
+    baselines = {s: m.get(metric) for s, m in systems.items() if not s.startswith("fine_tuned") and isinstance(m.get(metric), (int, float))}
+    if not isinstance(tuned, (int, float)) or not baselines:
+        return ""
+    pick = min if lower_is_better else max
+    best = pick(baselines, key=baselines.get)
+    return f"**{metric}:** fine-tuned {_fmt(tuned)} vs best baseline `{best}` {_fmt(baselines[best])}."
+
+
 def _evaluation(mv: ModelVersion, spec: dict) -> str:
     ev = mv.evaluation
     if not ev:
@@ -110,7 +127,10 @@ def _evaluation(mv: ModelVersion, spec: dict) -> str:
            f"**Verdict:** {'passed' if ev.get('passed') else 'FAILED'} the acceptance criteria.\n"]
     if systems and names:
         out.append(_table(["system", *names], [[s, *(m.get(n) for n in names)] for s, m in systems.items()]))
-    gates = [g for key, gs in (ev.get("gates") or {}).items() if key in ("fine_tuned", "safety", "governance") for g in gs]
+        headline = _versus_baselines(systems, spec, names)
+        if headline:
+            out.append("\n" + headline)
+    gates = [g for key in GATE_SYSTEMS for g in (ev.get("gates") or {}).get(key, [])]
     if gates:
         out.append("\n" + _table(["criterion", "value", "passed"], [[g.get("criterion"), g.get("value"), g.get("passed")] for g in gates]))
     return "\n".join(out)
@@ -119,13 +139,17 @@ def _evaluation(mv: ModelVersion, spec: dict) -> str:
 def _limitations(mv: ModelVersion, spec: dict) -> str:
     out = []
     test_n = _splits(mv).get("test")
+    limit = (spec.get("eval") or {}).get("limit") or 0
     scope = f"{test_n} held-out examples" if test_n else "the held-out test split"
+    if limit and (not test_n or limit < test_n):
+        scope = f"{limit} of the {test_n or '?'} held-out examples (eval.limit)"
     out.append(f"- Measured on {scope} drawn from the same sources as the training data; "
                "accuracy on other channels, products or periods is unknown until monitored.")
     langs = (spec.get("data", {}).get("filters") or {}).get("languages") or []
     if langs:
         out.append(f"- Trained only on text in: {', '.join(langs)}.")
-    failing = [g for gs in ((mv.evaluation or {}).get("gates") or {}).values() for g in gs if not g.get("passed")]
+    gates = (mv.evaluation or {}).get("gates") or {}
+    failing = [g for key in GATE_SYSTEMS for g in gates.get(key, []) if not g.get("passed")]
     for g in failing:
         out.append(f"- Does not meet `{g.get('criterion')}` (measured {_fmt(g.get('value'))}).")
     out.append(f"- Inherits the limitations and biases of the base model `{mv.lineage.get('base_model', {}).get('ref')}`; "

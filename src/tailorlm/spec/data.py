@@ -97,6 +97,8 @@ class DedupSpec(Strict):
             (the cluster then stays within one split).
         ignore_phrases: greetings and sign-offs left out of the near-duplicate comparison (they
             change no meaning but weigh a lot in a short message).
+        edit_max_words: short texts (4 to this many words) that differ by one word substitution,
+            insertion or deletion are near duplicates too, whatever their Jaccard similarity.
     """
 
     exact: bool = True
@@ -107,6 +109,9 @@ class DedupSpec(Strict):
     near_action: Literal["remove", "keep"] = "remove"
     ignore_phrases: list[str] = Field(
         default=list(COURTESY_PHRASES), description="phrases ignored when comparing near-duplicates"
+    )
+    edit_max_words: int = Field(
+        default=12, ge=0, description="texts of up to this many words one word apart are near duplicates (0: off)"
     )
 
 

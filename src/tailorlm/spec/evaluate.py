@@ -103,9 +103,9 @@ class EvalSpec(Strict):
     batch_size: int = Field(default=32, ge=1)
     limit: int = Field(default=0, ge=0)
     few_shot_k: int = Field(default=3, ge=0)
-    rag_k: int = Field(default=3, ge=1)
+    rag_k: int = Field(default=2, ge=1)
     rag_documents: str | None = None
-    rag_max_chars: int = Field(default=300, ge=20)
+    rag_max_chars: int = Field(default=160, ge=20)
     prefix_cache: bool = True
     bf16_autocast: Literal["auto", "on", "off"] = "off"
     compliance: ComplianceSpec = ComplianceSpec()

@@ -1,0 +1,167 @@
+"""Write ``.tailor/reports/<eval_id>/``: report.html (self-contained), report.md, report.json,
+predictions.jsonl and plots/*.png, in one atomic folder rename.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..artifacts import atomic_dir, code_version, sha256_json
+from ..results import DatasetVersion, EvalResult, TrainRun
+from . import plots
+from .roi import PRIMARY, compute_roi
+
+TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
+# Metrics shown in the side-by-side table, in this order (those a task does not report are skipped).
+TABLE_METRICS = [
+    "accuracy", "exact_match", "macro_f1", "micro_f1", "token_f1", "rouge1", "rouge2", "rougeL", "bleu", "chrf",
+    "json_validity", "schema_match", "perplexity", "eval_loss", "hallucination_rate", "compliance_violation_rate",
+    "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "mean_prompt_tokens", "mean_completion_tokens",
+]
+
+
+def new_eval_id(dataset: DatasetVersion, run: TrainRun | None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    digest = sha256_json([dataset.version, run.run_id if run else None, time.time()])[:6]
+    return f"eval-{stamp}-{digest}"
+
+
+def fmt(value: Any) -> str:
+    """A metric for humans: fractions with 3 decimals, large numbers with 1."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+    return str(value)
+
+
+def table_metrics(systems: Mapping[str, Mapping[str, float]]) -> list[str]:
+    return [m for m in TABLE_METRICS if any(m in s for s in systems.values())]
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    """report.md: the same content as the HTML page, without plots."""
+    systems = doc["systems"]
+    names = list(systems)
+    verdict = "PASSED" if doc["passed"] else "FAILED"
+    lines = [f"# Evaluation {doc['eval_id']}", "",
+             f"Project **{doc['project']}**, task **{doc['task']}**, dataset `{doc['dataset']['version']}`, "
+             f"run `{(doc['run'] or {}).get('run_id', 'none')}`, {doc['info']['n_examples']} test examples.", "",
+             f"**Fine-tuned model: {verdict}** the acceptance criteria.", "",
+             "## Metrics per system", "", "| metric | " + " | ".join(names) + " |",
+             "| --- |" + " ---: |" * len(names)]
+    for m in table_metrics(systems):
+        lines.append(f"| {m} | " + " | ".join(fmt(systems[n].get(m)) for n in names) + " |")
+    lines += ["", "## Acceptance criteria", "", "| criterion | " + " | ".join(names) + " |",
+              "| --- |" + " --- |" * len(names)]
+    for i, g in enumerate(next(iter(doc["gates"].values()), [])):
+        cells = []
+        for n in names:
+            gi = doc["gates"][n][i]
+            cells.append(f"{'pass' if gi['passed'] else 'FAIL'} ({fmt(gi['value'])})")
+        lines.append(f"| `{g['criterion']}` | " + " | ".join(cells) + " |")
+    lines += ["", "## ROI", "", *roi_lines(doc["roi"]), ""]
+    lines += ["## Compliance violations", ""]
+    for n in names:
+        comp = doc["details"][n]["compliance"]
+        rules = ", ".join(f"{r}: {c['count']}" for r, c in comp.items()) or "none"
+        lines.append(f"- **{n}**: {rules}")
+    if doc["info"].get("skipped_systems"):
+        lines += ["", f"Skipped (no trained model): {', '.join(doc['info']['skipped_systems'])}."]
+    return "\n".join(lines) + "\n"
+
+
+def roi_lines(roi: Mapping[str, Any]) -> list[str]:
+    cur = roi["currency"]
+    out = [f"- Cost per 1,000 requests: " + ", ".join(f"{n} {v:.4f} {cur}" for n, v in roi["cost_per_1k_requests"].items()),
+           f"- Training: {roi['training_wall_seconds'] / 60:.1f} min x {roi['prices']['hourly_rate']} {cur}/h = "
+           f"{roi['training_cost']:.4f} {cur}"]
+    for base, c in roi["vs"].items():
+        pct = c["p95_latency_change_pct"]
+        out.append(
+            f"- fine_tuned vs {base}: {c['metric']} {c['quality_gain']:+.3f}, tokens/request saved "
+            f"{c['tokens_per_request_saved']:+.1f}, p95 latency {c['p95_latency_change_ms']:+.1f} ms"
+            + (f" ({pct:+.0f}%)" if pct is not None else "")
+            + f", saving {c['monthly_saving']:.2f} {cur}/month at {roi['prices']['requests_per_month']:,} requests"
+        )
+    if roi.get("payback_months") is not None:
+        out.append(f"- Training pays back in {roi['payback_months']:.2f} months.")
+    return out
+
+
+def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Sequence[dict]) -> str:
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["fmt"] = fmt
+    template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
+    return template.render(doc=doc, images=images, metrics=table_metrics(doc["systems"]),
+                           roi_lines=roi_lines(doc["roi"]), examples=examples)
+
+
+def _make_plots(scores: Mapping[str, Any], systems: Mapping[str, Mapping[str, float]], run: TrainRun | None) -> dict:
+    pngs: dict[str, bytes | None] = {"metrics": plots.metric_bars(systems)}
+    confusion_of = "fine_tuned" if "fine_tuned" in scores else next(iter(scores))
+    classes = scores[confusion_of].classes
+    pngs["confusion"] = plots.confusion_heatmap(classes["confusion"] if classes else None,
+                                                f"Confusion matrix: {confusion_of}")
+    pngs["latency"] = plots.latency_histogram({n: [r["latency_ms"] for r in s.records] for n, s in scores.items()})
+    pngs["loss"] = plots.loss_curve(run.path if run else None)
+    return pngs
+
+
+def _sample_examples(scores: Mapping[str, Any], n: int = 20) -> list[dict]:
+    """Side-by-side answers of the first ``n`` test examples (every system), for the HTML page."""
+    names = list(scores)
+    first = scores[names[0]].records
+    rows = []
+    for i, rec in enumerate(first[:n]):
+        if "prediction" not in rec:
+            break
+        rows.append({"id": rec["id"], "input": rec["input"], "reference": rec["reference"],
+                     "answers": {nm: scores[nm].records[i] for nm in names}})
+    return rows
+
+
+def write_report(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | None, scores: Mapping[str, Any],
+                 gates: Mapping[str, list], passed: bool, labels: Sequence[str], info: dict) -> EvalResult:
+    """Write the report folder and return the :class:`EvalResult` pointing at it."""
+    eval_id = new_eval_id(dataset, run)
+    final = ws.reports / eval_id
+    systems = {name: s.metrics for name, s in scores.items()}
+    doc = {
+        "eval_id": eval_id, "created_at": time.time(), "code_version": code_version(),
+        "project": spec.project, "task": spec.objective.task, "labels": list(labels),
+        "primary_metric": PRIMARY[spec.objective.task][0],
+        "dataset": {"name": dataset.name, "version": dataset.version, "path": dataset.path},
+        "run": {"run_id": run.run_id, "method": run.method, "model_path": run.model_path} if run else None,
+        "base_model": spec.model.base, "systems": systems, "gates": dict(gates), "passed": passed,
+        "criteria": [str(c) for c in spec.objective.criteria],
+        "details": {n: {"classes": s.classes, "compliance": s.compliance, "notes": s.notes} for n, s in scores.items()},
+        "roi": compute_roi(systems, spec.objective.task, spec.eval.pricing, run.metrics if run else None),
+        "eval_spec": spec.section_dict("eval"), "info": info,
+    }
+    pngs = _make_plots(scores, systems, run)
+    with atomic_dir(final) as tmp:
+        (tmp / "plots").mkdir()
+        for name, png in pngs.items():
+            if png:
+                (tmp / "plots" / f"{name}.png").write_bytes(png)
+        with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as f:
+            for s in scores.values():
+                for rec in s.records:
+                    f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+        (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(markdown(doc), encoding="utf-8")
+        html = render_html(doc, {k: plots.data_uri(v) for k, v in pngs.items()}, _sample_examples(scores))
+        (tmp / "report.html").write_text(html, encoding="utf-8")
+    return EvalResult(
+        eval_id=eval_id, path=str(final), systems=systems, gates=dict(gates), passed=passed,
+        report_html=str(final / "report.html"), report_json=str(final / "report.json"),
+        report_md=str(final / "report.md"),
+    )
