@@ -201,3 +201,27 @@ def test_label_answers_are_not_scanned_for_pii():
     assert found == [[], ["EMAIL_ADDRESS: ann.lee@example.org"]]
     spec.eval.compliance = ComplianceSpec(pii=False)
     assert pii_flags(spec, ["x"], [], notes) is None
+
+
+def test_criterion_on_a_metric_the_task_does_not_report_fails_spec_check(tmp_path):
+    from tailorlm.spec import SpecError, load_spec
+
+    (tmp_path / "tailor.yaml").write_text(
+        "project: p\nobjective:\n  task: classification\n  criteria: ['rougeL >= 0.5', 'acuracy >= 0.8']\n"
+        "data:\n  sources: [{path: x.jsonl}]\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(tmp_path / "tailor.yaml", check_files=False)
+    msg = str(err.value)
+    assert "metric 'rougeL' does not apply to task 'classification'" in msg
+    assert "Did you mean 'accuracy'?" in msg
+
+
+def test_eval_spec_rejects_duplicate_or_empty_systems():
+    from pydantic import ValidationError
+
+    from tailorlm.spec.evaluate import EvalSpec
+
+    with pytest.raises(ValidationError, match="listed twice"):
+        EvalSpec(systems=["base", "base"])
+    with pytest.raises(ValidationError, match="at least one system"):
+        EvalSpec(systems=[])

@@ -229,3 +229,30 @@ def test_continued_pretraining_scores_token_loss(tmp_path, tiny_model_dir, setup
     assert result.systems["fine_tuned"]["eval_loss"] == pytest.approx(result.systems["base"]["eval_loss"], rel=1e-4)
     assert result.passed is True
     assert Path(result.report_html).exists()
+
+
+def test_cli_review_export_and_import(setup, tmp_path):
+    from typer.testing import CliRunner
+
+    from tailorlm.cli.main import app
+
+    _, _, _, _, result = setup
+    spec_path = tmp_path / "tailor.yaml"
+    spec_path.write_text("project: p\ndata:\n  sources: [{path: x.jsonl}]\neval:\n  review: {sample: 3, seed: 2}\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["review", "export", "--spec", str(spec_path), "--eval", result.path])
+    assert res.exit_code == 0, res.output
+    csv_path = Path(result.path) / "review" / "review.csv"
+    rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
+    assert len(rows) == 3
+    for r in rows:
+        r["grade"] = "tie"
+    with open(tmp_path / "g.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    res = runner.invoke(app, ["review", "import", str(tmp_path / "g.csv"), "--spec", str(spec_path),
+                              "--eval", result.path, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["ties"], out["wins"], out["win_rate"], out["win_rate_ties_half"]) == (3, 0, 0.0, 0.5)

@@ -16,7 +16,8 @@ review_app = typer.Typer(help="Blind human review of base vs fine-tuned answers 
 def eval_cmd(
     spec_path: Path = SpecOption,
     gate: bool = typer.Option(False, "--gate", help="Exit with status 1 when the fine-tuned model fails a criterion."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate at most N test examples (overrides eval.limit)."),
+    limit: Optional[int] = typer.Option(None, "--limit",
+                                        help="Evaluate at most N test examples (overrides eval.limit)."),
     json_out: bool = typer.Option(False, "--json", help="Print the EvalResult as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -65,7 +66,8 @@ def print_summary(result) -> None:
     out.print(table)
     for name, gates in result.gates.items():
         failed = [g["criterion"] for g in gates if not g["passed"]]
-        out.print(f"  {name}: " + ("[green]all criteria pass[/]" if not failed else f"[red]fails[/] {', '.join(failed)}"))
+        verdict = "[green]all criteria pass[/]" if not failed else f"[red]fails[/] {', '.join(failed)}"
+        out.print(f"  {name}: {verdict}")
     verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
     out.print(f"fine-tuned model {verdict}   report: {result.report_html}")
 
@@ -87,9 +89,12 @@ def _report_dir(spec, eval_id: str | None) -> Path:
 def review_export(
     spec_path: Path = SpecOption,
     eval_id: Optional[str] = typer.Option(None, "--eval", help="Evaluation id or report folder (default: the latest)."),
-    sample: Optional[int] = typer.Option(None, "--sample", help="Pairs to export (default eval.review.sample; 0 = all)."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Baseline system (default eval.review.baseline)."),
-    candidate: Optional[str] = typer.Option(None, "--candidate", help="Candidate system (default eval.review.candidate)."),
+    sample: Optional[int] = typer.Option(None, "--sample",
+                                         help="Pairs to export (default eval.review.sample; 0 = all)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline",
+                                           help="Baseline system (default eval.review.baseline)."),
+    candidate: Optional[str] = typer.Option(None, "--candidate",
+                                            help="Candidate system (default eval.review.candidate)."),
 ) -> None:
     """Export blind answer pairs (order randomized) as review.csv and review.html for a domain expert."""
     from ..errors import UserError

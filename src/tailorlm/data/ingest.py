@@ -39,7 +39,7 @@ EXTENSIONS = {
 MAX_BAD_LINE_FRACTION = 0.01
 SAMPLE_BYTES = 1 << 16
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a 5 MB cell is a record, not a crash
+CSV_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)  # a 5 MB cell is a record, not a crash
 
 
 @dataclass
@@ -246,6 +246,8 @@ def read_json(sf: SourceFile) -> Iterator[RawRow]:
 
 def read_csv(sf: SourceFile) -> Iterator[RawRow]:
     delimiter = "\t" if sf.format == "tsv" else ","
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:  # the default (128 KiB) would reject big cells
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     lines = _csv_lines(sf)
     reader = csv.reader(lines, delimiter=delimiter)
     try:

@@ -280,6 +280,24 @@ def resolve_overlaps(results: list, priority: frozenset[str] = frozenset(), text
     return sorted(kept, key=lambda r: r.start)
 
 
+CHUNK_CHARS = 50_000
+
+
+def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[tuple[int, str]]:
+    """(offset, piece) pieces of at most ~``size`` characters, cut at the last whitespace."""
+    if len(text) <= size:
+        return [(0, text)]
+    out, start = [], 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            cut = max(text.rfind(" ", start, end), text.rfind("\n", start, end))
+            end = cut + 1 if cut > start else end
+        out.append((start, text[start:end]))
+        start = end
+    return out
+
+
 class Scrubber:
     """Detect and replace PII in batches of records.
 
@@ -317,19 +335,25 @@ class Scrubber:
         return cls(pii.entities, pii.custom, pii.score_threshold, pii.allow, pii.ner, pii.entity_thresholds)
 
     def analyze(self, texts: Sequence[str], batch_size: int = 256) -> list[list]:
-        """Presidio ``RecognizerResult`` lists, one per text, overlaps resolved."""
-        arts = self.nlp_engine.artifacts(texts, batch_size=batch_size)
-        out = []
-        for t, a in zip(texts, arts):
-            if not t.strip():
-                out.append([])
+        """Presidio ``RecognizerResult`` lists, one per text, overlaps resolved.
+
+        Texts longer than :data:`CHUNK_CHARS` are analyzed in chunks cut at whitespace (spaCy
+        refuses texts over ``nlp.max_length``, and NER memory grows with length); the results are
+        shifted back to offsets in the whole text.
+        """
+        pieces = [(i, off, chunk) for i, t in enumerate(texts) for off, chunk in chunk_text(t)]
+        arts = self.nlp_engine.artifacts([c for _, _, c in pieces], batch_size=batch_size)
+        out: list[list] = [[] for _ in texts]
+        for (i, off, chunk), a in zip(pieces, arts):
+            if not chunk.strip():
                 continue
-            found = self.analyzer.analyze(text=t, language="en", entities=possible_entities(t, self.entities),
-                                          nlp_artifacts=a,
-                                          score_threshold=self._floor, allow_list=self.allow or None)
-            found = [r for r in found if r.score >= self.entity_thresholds.get(r.entity_type, self.threshold)]
-            out.append(resolve_overlaps(found, self.priority, t))
-        return out
+            found = self.analyzer.analyze(text=chunk, language="en", entities=possible_entities(chunk, self.entities),
+                                          nlp_artifacts=a, score_threshold=self._floor, allow_list=self.allow or None)
+            for r in found:
+                if r.score >= self.entity_thresholds.get(r.entity_type, self.threshold):
+                    r.start, r.end = r.start + off, r.end + off
+                    out[i].append(r)
+        return [resolve_overlaps(found, self.priority, t) for found, t in zip(out, texts)]
 
     def redact(self, text: str, results: list, mapping: dict[tuple[str, str], str]) -> tuple[str, Counter]:
         """Replace spans with typed placeholders; ``mapping`` (value -> placeholder) is shared per record."""

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 

@@ -78,7 +78,8 @@ def markdown(doc: Mapping[str, Any]) -> str:
 
 def roi_lines(roi: Mapping[str, Any]) -> list[str]:
     cur = roi["currency"]
-    out = [f"- Cost per 1,000 requests: " + ", ".join(f"{n} {v:.4f} {cur}" for n, v in roi["cost_per_1k_requests"].items()),
+    costs = ", ".join(f"{n} {v:.4f} {cur}" for n, v in roi["cost_per_1k_requests"].items())
+    out = [f"- Cost per 1,000 requests: {costs}",
            f"- Training: {roi['training_wall_seconds'] / 60:.1f} min x {roi['prices']['hourly_rate']} {cur}/h = "
            f"{roi['training_cost']:.4f} {cur}"]
     for base, c in roi["vs"].items():
@@ -100,8 +101,10 @@ def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Seq
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = fmt
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
+    focus = "fine_tuned" if "fine_tuned" in doc["systems"] else next(iter(doc["systems"]))
     return template.render(doc=doc, images=images, metrics=table_metrics(doc["systems"]),
-                           roi_lines=roi_lines(doc["roi"]), examples=examples)
+                           roi_lines=roi_lines(doc["roi"]), examples=examples, focus=focus,
+                           classes=doc["details"][focus]["classes"])
 
 
 def _make_plots(scores: Mapping[str, Any], systems: Mapping[str, Mapping[str, float]], run: TrainRun | None) -> dict:

@@ -62,7 +62,8 @@ def build_pairs(preds: dict[str, dict[str, dict]], baseline: str, candidate: str
         a, b = (cand, base) if cand_is_a else (base, cand)
         rows.append({"pair_id": pair_id, "input": base.get("input", ""), "reference": base.get("reference", ""),
                      "answer_a": a["prediction"], "answer_b": b["prediction"], "grade": "", "comment": ""})
-        key[pair_id] = {"id": ex_id, "A": candidate if cand_is_a else baseline, "B": baseline if cand_is_a else candidate}
+        key[pair_id] = {"id": ex_id, "A": candidate if cand_is_a else baseline,
+                        "B": baseline if cand_is_a else candidate}
     return rows, key
 
 
@@ -84,7 +85,8 @@ def to_html(rows: list[dict], title: str) -> str:
             f'<label><input type="radio" name="{pid}" value="{g}"> {g.replace("_", " ")}</label>' for g in GRADES)
         cards.append(
             f'<section data-pair="{pid}"><h3>{pid}</h3><p class="in">{esc(r["input"])}</p>'
-            f'<p class="ref">Reference: {esc(r["reference"])}</p><div class="ab"><div><b>A</b><pre>{esc(r["answer_a"])}</pre>'
+            f'<p class="ref">Reference: {esc(r["reference"])}</p>'
+            f'<div class="ab"><div><b>A</b><pre>{esc(r["answer_a"])}</pre>'
             f'</div><div><b>B</b><pre>{esc(r["answer_b"])}</pre></div></div><div>{radios}</div>'
             f'<input class="comment" placeholder="comment (optional)"></section>')
     data = json.dumps(rows).replace("</", "<\\/")

@@ -96,6 +96,9 @@ class EvalSpec(Strict):
         bf16_autocast: ``auto`` follows the loaded model (bf16 autocast on CPUs with bf16 support),
             ``on``/``off`` force it. ``off`` is the default: on CPUs without AMX, bf16 generation is
             slower than fp32 (measured, see docs/evaluation.md).
+        compliance: rules every answer must follow (see :class:`ComplianceSpec`).
+        review: blind human review export settings (see :class:`ReviewSpec`).
+        pricing: prices for the ROI section (see :class:`PricingSpec`).
     """
 
     systems: list[System] = ["base", "fine_tuned"]

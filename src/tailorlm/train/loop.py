@@ -45,6 +45,7 @@ class LoopConfig:
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     device: str = "cpu"
     progress: bool = True
+    share_prefix: bool = False  # compute the rows' common prompt prefix once per batch (exact)
 
 
 @dataclass
@@ -82,7 +83,7 @@ def _prefix_cache(model, prefix: torch.Tensor, batch_size: int):
     """Run the shared prefix (1, P) once and return its KV cache repeated to the batch (with grads)."""
     from transformers import DynamicCache
 
-    cache = DynamicCache(config=model.config)
+    cache = DynamicCache(config=getattr(model, "module", model).config)
     model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
     cache.batch_repeat_interleave(batch_size)
     return cache
@@ -134,7 +135,7 @@ def evaluate(model, rows: Sequence[Row], cfg: LoopConfig, batch_size: int) -> fl
         if n == 0:
             continue
         with cfg.autocast():
-            loss = forward_loss(model, batch, cfg.offset, cfg.device)
+            loss = forward_loss(model, batch, cfg.offset, cfg.device, cfg.share_prefix)
         total += float(loss) * n
         count += n
     model.train(was_training)
@@ -191,12 +192,14 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
                 idx = _plan_cache(lengths, spec, epoch)[k * world + rank]
                 batch = collate([train_rows[i] for i in idx], cfg.pad_id, cfg.packed)
                 with cfg.autocast():
-                    loss = forward_loss(model, batch, cfg.offset, cfg.device)
+                    loss = forward_loss(model, batch, cfg.offset, cfg.device, cfg.share_prefix)
                 check_finite(float(loss.detach()), step + 1)
-                if accelerator is not None:
-                    accelerator.backward(loss / spec.grad_accum)
-                else:
+                if accelerator is None:
                     (loss / spec.grad_accum).backward()
+                elif _is_deepspeed(accelerator):
+                    accelerator.backward(loss)  # the engine scales by 1/grad_accum and steps at the boundary
+                else:
+                    accelerator.backward(loss / spec.grad_accum)
                 loss_sum += float(loss.detach()) / spec.grad_accum
                 tokens += batch.n_tokens
             params = [p for p in model.parameters() if p.requires_grad]
@@ -204,7 +207,9 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
                 grad_norm = accelerator.clip_grad_norm_(params, spec.max_grad_norm)
             else:
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
-            check_finite(float(grad_norm), step + 1, "gradient norm")
+            grad_norm = float(grad_norm) if grad_norm is not None else float("nan")  # DeepSpeed clips itself
+            if not _is_deepspeed(accelerator):
+                check_finite(grad_norm, step + 1, "gradient norm")
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
@@ -215,7 +220,7 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
             state["wall_seconds"] += dt
             recent = (recent + [loss_sum])[-max(1, spec.log_every):]
             row = {"step": step, "epoch": round(step * spec.grad_accum / per_epoch, 4),
-                   "loss": loss_sum, "lr": lr, "grad_norm": float(grad_norm), "tokens": state["tokens"],
+                   "loss": loss_sum, "lr": lr, "grad_norm": grad_norm, "tokens": state["tokens"],
                    "tokens_per_second": tokens * world / dt if dt > 0 else 0.0}
             if monitor:
                 monitor.log(row)
@@ -257,6 +262,12 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
         eval_loss=state["last_eval_loss"], best_eval_loss=state["best_eval_loss"], best_step=state["best_step"],
         stopped_early=stopped_early, history=monitor.rows if monitor else [],
     )
+
+
+def _is_deepspeed(accelerator) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator is not None and accelerator.distributed_type == DistributedType.DEEPSPEED
 
 
 def _save(ckpt_root, step, model, optimizer, scheduler, state, spec, accelerator) -> None:

@@ -33,6 +33,10 @@ from .sft import encode_sft_split
 
 log = logging.getLogger(__name__)
 
+# Methods that leave the KV cache and input embeddings alone, so a shared prompt prefix can be
+# computed once per batch (prefix/prompt tuning inject their own virtual tokens there).
+SHARE_PREFIX_METHODS = {"full", "lora", "dora", "qlora", "ia3"}
+
 
 def run_key(spec: TailorSpec, dataset: DatasetVersion) -> str:
     """What must match for ``--resume`` to continue a run: its inputs."""
@@ -159,10 +163,13 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     scheduler = get_scheduler(tspec.scheduler, optimizer, num_warmup_steps=int(tspec.warmup_ratio * n_steps),
                               num_training_steps=n_steps)
     if accelerator is not None:
+        _configure_deepspeed(accelerator, tspec)
         model, optimizer = accelerator.prepare(model, optimizer)
     cfg = LoopConfig(spec=tspec, lr=lr, pad_id=loaded.tokenizer.pad_token_id, packed=packed,
                      offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator),
-                     device=loaded.device if accelerator is None else str(accelerator.device), progress=progress)
+                     device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
+                     share_prefix=(not packed and tspec.method in SHARE_PREFIX_METHODS
+                                   and (accelerator is None or accelerator.num_processes == 1)))
     info = {"run_key": key, "method": tspec.method, "packing_efficiency": eff, "skipped": skipped,
             "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": lr,
             "steps_planned": n_steps}
@@ -196,9 +203,6 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     }
     if main:
         save_artifact(final, loaded.tokenizer, model_path, provenance, tspec.method)
-        run = TrainRun(run_id=run_id, path=str(run_dir), model_path=str(model_path), method=tspec.method,
-                       base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
-                       base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
         _record(ws, run_id, "finished", run_dir, {**info, "metrics": metrics, "model_path": str(model_path)},
                 dataset.version, finished=True)
     if accelerator is not None:
@@ -206,6 +210,14 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     return TrainRun(run_id=run_id, path=str(run_dir), model_path=str(model_path), method=tspec.method,
                     base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
                     base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
+
+
+def _configure_deepspeed(accelerator, tspec) -> None:
+    """DeepSpeed needs the batch shape up front (there is no prepared dataloader to infer it from)."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None:
+        plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = tspec.batch_size
+        plugin.deepspeed_config["gradient_accumulation_steps"] = tspec.grad_accum
 
 
 def _autocast(loaded, accelerator):

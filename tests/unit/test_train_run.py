@@ -1,0 +1,126 @@
+"""run_training end to end on the tiny model: artifacts, store, provenance, reload, merge, NaN guard."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from sqlalchemy import text
+
+from tailorlm.spec import parse_spec
+from tailorlm.train.fixtures import write_dataset_version
+from tailorlm.workspace import Workspace
+
+
+def make_spec(root, base, **train):
+    cfg = {"method": "lora", "max_steps": 6, "batch_size": 8, "eval_every": 3, "save_every": 2,
+           "learning_rate": 1e-2, **train}
+    return parse_spec({"project": "t", "data": {"sources": [{"path": "x.jsonl"}]}, "model": {"base": str(base)},
+                       "train": cfg}, root)
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_model_dir, tmp_path_factory):
+    from tailorlm.train import run_training
+
+    root = tmp_path_factory.mktemp("proj")
+    ds = write_dataset_version(root / "ds", n_train=48, n_val=8)
+    ws = Workspace(root)
+    return run_training(make_spec(root, tiny_model_dir), ws, ds, progress=False), ws
+
+
+def test_run_writes_the_documented_artifacts(lora_run):
+    from pathlib import Path
+
+    run, ws = lora_run
+    d, model = Path(run.path), Path(run.model_path)
+    for name in ("metrics.jsonl", "loss.png", "spec.resolved.yaml", "tensorboard"):
+        assert (d / name).exists(), name
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
+                 "provenance.json"):
+        assert (model / name).exists(), name
+    prov = json.loads((model / "provenance.json").read_text())
+    assert prov["method"] == "lora" and prov["dataset_version"] == "v0test"
+    assert prov["base_weight_hash"] == run.base_weight_hash and prov["code_version"]
+    assert prov["spec"]["train"]["max_steps"] == 6
+    steps = [r["step"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    m = run.metrics
+    assert m["steps"] == 6 and m["train_tokens"] > 0 and m["tokens_per_second"] > 0
+    assert m["eval_loss"] is not None and m["train_loss"] < 10.9  # random-init loss is ln(49152) ~ 10.8
+    # Kept: the last 2 checkpoints plus the best; written atomically (no staging folder left).
+    ckpts = sorted(p.name for p in (d / "checkpoints").iterdir())
+    assert ckpts and all(c.startswith("step-") for c in ckpts) and len(ckpts) <= 3
+
+
+def test_run_is_recorded_in_the_store(lora_run):
+    run, ws = lora_run
+    with ws.store.engine.connect() as conn:
+        row = conn.execute(text("SELECT status, dataset_version, info FROM runs WHERE id=:i"), {"i": run.run_id}).one()
+    assert row[0] == "finished" and row[1] == "v0test"
+    assert json.loads(row[2])["metrics"]["steps"] == 6
+
+
+def test_load_trained_and_merged_export_give_the_same_outputs(lora_run, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from tailorlm.train import load_trained
+    from tailorlm.train.export import merge_and_save
+
+    run, _ = lora_run
+    peft = load_trained(run.model_path, device="cpu", dtype="float32", merge=False)
+    assert type(peft.model).__name__.startswith("Peft")
+    out = merge_and_save(run.model_path, str(tmp_path / "merged"))
+    plain = AutoModelForCausalLM.from_pretrained(out).eval()  # plain transformers, no PEFT
+    ids = torch.tensor([[1, 9690, 198, 67, 2, 198, 1, 4093, 198]])
+    with torch.no_grad():
+        a = peft.model(input_ids=ids).logits
+        b = plain(input_ids=ids).logits
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    base = AutoModelForCausalLM.from_pretrained(run.base_path).eval()
+    with torch.no_grad():
+        assert not torch.allclose(base(input_ids=ids).logits, b, atol=1e-4)  # the adapter did something
+
+
+def test_nan_loss_stops_the_run_and_keeps_no_bad_checkpoint(tiny_model_dir, tmp_path):
+    from tailorlm.train import run_training
+    from tailorlm.train.monitor import TrainingDiverged
+
+    ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=8)
+    ws = Workspace(tmp_path)
+    spec = make_spec(tmp_path, tiny_model_dir, method="full", learning_rate=1e12, max_steps=8, save_every=1,
+                     max_grad_norm=1e12)
+    with pytest.raises(TrainingDiverged, match=r"step \d+: the training (loss|gradient norm) is (nan|inf)"):
+        run_training(spec, ws, ds, progress=False)
+    with ws.store.engine.connect() as conn:
+        status, info = conn.execute(text("SELECT status, info FROM runs")).one()
+    assert status == "failed" and "TrainingDiverged" in json.loads(info)["error"]
+    run_dir = next((tmp_path / ".tailor" / "runs").iterdir())
+    assert not (run_dir / "model").exists()
+    for ck in (run_dir / "checkpoints").glob("step-*"):
+        weights = torch.load(ck / "trainable.pt", weights_only=True)
+        assert all(torch.isfinite(t).all() for t in weights.values()), ck
+
+
+def test_briefly_tuned_model_answers_and_stops_with_eos(tiny_model_dir, tmp_path):
+    """SFT teaches the answer *and* the EOS: greedy decoding of a training prompt ends with EOS."""
+    import pandas as pd
+
+    from tailorlm.prompting import build_messages
+    from tailorlm.train import load_trained, run_training
+
+    ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=4)
+    spec = make_spec(tmp_path, tiny_model_dir, method="full", learning_rate=1e-2, max_steps=30, eval_every=30, scheduler="constant",
+                     save_every=100, warmup_ratio=0.0)
+    run = run_training(spec, Workspace(tmp_path), ds, progress=False)
+    lm = load_trained(run.model_path, device="cpu", dtype="float32")
+    tok = lm.tokenizer
+    row = pd.read_parquet(ds.split_path("train")).iloc[0].to_dict()
+    ids = tok.apply_chat_template(build_messages(row, spec.objective, ds.labels), add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)["input_ids"]
+    out = lm.model.generate(ids, max_new_tokens=12, do_sample=False, eos_token_id=tok.eos_token_id,
+                            pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
+    assert tok.eos_token_id in out, tok.decode(out)
+    answer = tok.decode(out[: out.index(tok.eos_token_id)]).strip()
+    assert answer and any(label.startswith(answer) for label in ds.labels), answer  # label tokens, then stop
