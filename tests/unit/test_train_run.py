@@ -124,3 +124,25 @@ def test_briefly_tuned_model_answers_and_stops_with_eos(tiny_model_dir, tmp_path
     assert tok.eos_token_id in out, tok.decode(out)
     answer = tok.decode(out[: out.index(tok.eos_token_id)]).strip()
     assert answer and any(label.startswith(answer) for label in ds.labels), answer  # label tokens, then stop
+
+
+def test_early_stopping_restores_the_best_checkpoint(tiny_model_dir, tmp_path, monkeypatch):
+    """Validation gets worse after the first check: the run stops and ships the best weights."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from tailorlm.train import loop, run_training
+
+    losses = iter([1.0, 2.0, 3.0, 4.0])
+    monkeypatch.setattr(loop, "evaluate", lambda *a, **k: next(losses))
+    ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=4)
+    spec = make_spec(tmp_path, tiny_model_dir, max_steps=20, eval_every=2, save_every=100, early_stopping_patience=2)
+    run = run_training(spec, Workspace(tmp_path), ds, progress=False)
+    assert run.metrics["stopped_early"] and run.metrics["steps"] == 6 and run.metrics["best_step"] == 2
+    best = torch.load(Path(run.path) / "checkpoints" / "step-000002" / "trainable.pt", weights_only=True)
+    shipped = load_file(Path(run.model_path) / "adapter_model.safetensors")
+    assert len(shipped) == len(best)
+    for name, tensor in shipped.items():  # PEFT drops the adapter name from saved keys
+        match = [v for k, v in best.items() if k.replace(".default", "") == name]
+        assert match and torch.equal(match[0], tensor), name

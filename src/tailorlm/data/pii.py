@@ -40,7 +40,7 @@ NER_IGNORE = ["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCE
 _COMMON_CAPS = {"i", "i'm", "i've", "i'll", "i'd", "hi", "hello", "hey", "dear", "thanks", "thank", "please",
                 "ok", "okay", "yes", "no", "regards", "best", "kind", "sincerely"}
 _CAP_WORD = re.compile(r"(?<![\w'’])([A-Z][\w'’-]*)")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"'(]\s*)$")
+_SENTENCE_END = re.compile(r"[.!?:;\n\"'(]\s{0,3}$")  # tested on the few characters before a word
 
 
 # Cheap regex tests that rule an entity out for a text, so its (slower) recognizers are not run:
@@ -90,7 +90,8 @@ def needs_ner(text: str) -> bool:
         low = word.lower()
         if low in _COMMON_CAPS:
             continue
-        if _SENTENCE_START.search(text[: m.start()]) and low in STOP_WORDS:
+        start = m.start()
+        if (start == 0 or _SENTENCE_END.search(text[max(0, start - 4):start])) and low in STOP_WORDS:
             continue
         return True
     return False
@@ -283,7 +284,7 @@ def resolve_overlaps(results: list, priority: frozenset[str] = frozenset(), text
 CHUNK_CHARS = 50_000
 
 
-def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[tuple[int, str]]:
+def chunk_text(text: str, size: int) -> list[tuple[int, str]]:
     """(offset, piece) pieces of at most ~``size`` characters, cut at the last whitespace."""
     if len(text) <= size:
         return [(0, text)]
@@ -341,7 +342,7 @@ class Scrubber:
         refuses texts over ``nlp.max_length``, and NER memory grows with length); the results are
         shifted back to offsets in the whole text.
         """
-        pieces = [(i, off, chunk) for i, t in enumerate(texts) for off, chunk in chunk_text(t)]
+        pieces = [(i, off, chunk) for i, t in enumerate(texts) for off, chunk in chunk_text(t, CHUNK_CHARS)]
         arts = self.nlp_engine.artifacts([c for _, _, c in pieces], batch_size=batch_size)
         out: list[list] = [[] for _ in texts]
         for (i, off, chunk), a in zip(pieces, arts):

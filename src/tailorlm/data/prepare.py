@@ -88,8 +88,12 @@ def _tokenizer(spec, tokenizer):
     if tokenizer is not None:
         return tokenizer
     from ..models import load_tokenizer, resolve_base
+    from ..models.loader import ModelNotFound
 
-    return load_tokenizer(resolve_base(spec.model.base).path, spec.model.revision)
+    try:
+        return load_tokenizer(resolve_base(spec.model.base).path, spec.model.revision)
+    except (ModelNotFound, OSError) as exc:
+        raise DataError(f"cannot load the tokenizer of model.base for the max_seq_len check: {exc}") from None
 
 
 def curate(spec, files: list[SourceFile], work: Path, tokenizer) -> tuple[Any, list[str]]:
@@ -108,7 +112,7 @@ def curate(spec, files: list[SourceFile], work: Path, tokenizer) -> tuple[Any, l
     else:
         ds = _map(ds, no_pii_batch, work, "no_pii", d, {})
     ds = _map(ds, length_batch, work, "token_length", d, dict(
-        objective=spec.objective, labels=labels, tokenizer=_tokenizer(spec, tokenizer),
+        objective=spec.objective, labels=labels, tokenizer=tokenizer,
         max_seq_len=d.max_seq_len, policy=d.length_policy))
     if d.length_policy == "error":
         _raise_too_long(ds)
@@ -213,6 +217,7 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
     files = expand_sources(spec.data.sources, spec.root)
     for sf in files:
         detect_encoding(sf)
+    tokenizer = _tokenizer(spec, tokenizer)  # fail fast, before the slow steps
     parent = ws.datasets / spec.project
     parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=parent, prefix=".work-"))

@@ -48,11 +48,12 @@ def scan_file(path: Path, field: str, id_field: str, pii, stream: IO[str], redac
     """
     from .pii import Scrubber
 
-    scrubber = Scrubber.from_spec(pii)
+    scrubber = None  # built on the first batch, so a bad file fails before the models load
     n_rec = n_span = 0
     sink = open(redact, "w", encoding="utf-8") if redact else None
     try:
         for batch in _batches(path, field, id_field):
+            scrubber = scrubber or Scrubber.from_spec(pii)
             results = scrubber.analyze([t for _, _, t in batch])
             for (rid, obj, text), res in zip(batch, results):
                 for r in res:

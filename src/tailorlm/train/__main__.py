@@ -1,14 +1,16 @@
 """``python -m tailorlm.train`` and ``accelerate launch -m tailorlm.train``.
 
 Single process it behaves like ``tailorlm train``. Under ``accelerate launch`` (several processes,
-DeepSpeed ZeRO or FSDP via the yaml files in ``tailorlm/train/configs``) every process builds the
-same batch plan and takes its share; the data stage runs on the main process first.
+DeepSpeed ZeRO or FSDP via the yaml files in ``tailorlm/train/configs``) or ``torchrun`` (several
+CPU processes, gloo DDP) every process builds the same batch plan and takes its share; the data
+stage runs on the main process first.
 
 Examples::
 
     python -m tailorlm.train --spec tailor.yaml
-    accelerate launch --config_file $(python -m tailorlm.train --config-path ddp_cpu) \
-        -m tailorlm.train --spec tailor.yaml
+    torchrun --nproc_per_node 2 -m tailorlm.train --spec tailor.yaml          # CPU processes
+    accelerate launch --config_file $(python -m tailorlm.train --config-path deepspeed_zero2) \
+        -m tailorlm.train --spec tailor.yaml                                    # GPUs
 """
 
 from __future__ import annotations
@@ -68,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     ws = Workspace.for_spec(spec)
     accelerator = None
     if _in_launcher():
+        import torch
         from accelerate import Accelerator
 
-        accelerator = Accelerator()
+        # cpu=True makes accelerate use gloo DDP across CPU processes started by torchrun.
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())
     if args.dataset is not None:
         dataset = dataset_from_folder(args.dataset)
     else:

@@ -159,98 +159,118 @@ def _plan_cache(lengths: list[int], spec: TrainSpec, epoch: int) -> list[list[in
     return _PLANS[key]
 
 
+@dataclass
+class _Ctx:
+    """What every step of one run needs (built once by :func:`run_loop`)."""
+
+    model: object
+    optimizer: object
+    scheduler: object
+    cfg: LoopConfig
+    rows: list[Row]
+    lengths: list[int]
+    per_epoch: int  # batches per process per epoch
+    rank: int = 0
+    world: int = 1
+    accelerator: object = None
+
+
+def _train_step(c: _Ctx, step: int) -> dict:
+    """One optimizer step (``grad_accum`` forward/backward passes); returns its log row."""
+    spec, t0 = c.cfg.spec, time.perf_counter()
+    loss_sum, tokens = 0.0, 0
+    for m in range(step * spec.grad_accum, (step + 1) * spec.grad_accum):
+        epoch, k = divmod(m, c.per_epoch)
+        idx = _plan_cache(c.lengths, spec, epoch)[k * c.world + c.rank]
+        batch = collate([c.rows[i] for i in idx], c.cfg.pad_id, c.cfg.packed)
+        with c.cfg.autocast():
+            loss = forward_loss(c.model, batch, c.cfg.offset, c.cfg.device, c.cfg.share_prefix)
+        check_finite(float(loss.detach()), step + 1)
+        if c.accelerator is None:
+            (loss / spec.grad_accum).backward()
+        elif _is_deepspeed(c.accelerator):
+            c.accelerator.backward(loss)  # the engine scales by 1/grad_accum and steps at the boundary
+        else:
+            c.accelerator.backward(loss / spec.grad_accum)
+        loss_sum += float(loss.detach()) / spec.grad_accum
+        tokens += batch.n_tokens
+    params = [p for p in c.model.parameters() if p.requires_grad]
+    clip = c.accelerator.clip_grad_norm_ if c.accelerator is not None else torch.nn.utils.clip_grad_norm_
+    grad_norm = clip(params, spec.max_grad_norm)
+    grad_norm = float(grad_norm) if grad_norm is not None else float("nan")  # DeepSpeed clips itself
+    if not _is_deepspeed(c.accelerator):
+        check_finite(grad_norm, step + 1, "gradient norm")
+    lr = c.scheduler.get_last_lr()[0]
+    c.optimizer.step()
+    c.scheduler.step()
+    c.optimizer.zero_grad(set_to_none=True)
+    dt = time.perf_counter() - t0
+    return {"step": step + 1, "epoch": round((step + 1) * spec.grad_accum / c.per_epoch, 4), "loss": loss_sum,
+            "lr": lr, "grad_norm": grad_norm, "tokens": tokens * c.world, "seconds": dt,
+            "tokens_per_second": tokens * c.world / dt if dt > 0 else 0.0}
+
+
+def _validate(c: _Ctx, val_rows: list[Row], state: dict, monitor: Monitor | None) -> bool:
+    """Validation loss into ``state`` and the log; returns whether it is the best so far."""
+    ev = evaluate(c.model, val_rows, c.cfg, c.cfg.spec.batch_size)
+    improved = False
+    if ev is not None:
+        check_finite(ev, state["step"], "validation loss")
+        state["last_eval_loss"] = ev
+        if monitor:
+            monitor.log({"step": state["step"], "eval_loss": ev})
+        if state["best_eval_loss"] is None or ev < state["best_eval_loss"]:
+            state.update(best_eval_loss=ev, best_step=state["step"], bad_evals=0)
+            improved = True
+        else:
+            state["bad_evals"] += 1
+    if monitor:
+        monitor.plot()
+    return improved
+
+
 def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[Row], cfg: LoopConfig,
              run_dir: Path, resume_from: Path | None = None, accelerator=None) -> LoopResult:
-    """Train until ``max_steps``/``epochs`` or early stopping; checkpoint and log along the way."""
+    """Train until ``max_steps``/``epochs`` or early stopping; validate, checkpoint and log along the way."""
     spec = cfg.spec
     rank = accelerator.process_index if accelerator else 0
     world = accelerator.num_processes if accelerator else 1
-    main = rank == 0
-    per_epoch = max(1, math.ceil(len(train_rows) / spec.batch_size) // world)  # batches per process
-    n_steps = total_steps(spec, per_epoch)
+    c = _Ctx(model, optimizer, scheduler, cfg, train_rows, [sum(len(s) for s in r) for r in train_rows],
+             max(1, math.ceil(len(train_rows) / spec.batch_size) // world), rank, world, accelerator)
+    n_steps = total_steps(spec, c.per_epoch)
     ckpt_root = run_dir / "checkpoints"
-    ck.clean_staging(ckpt_root) if main else None
+    if rank == 0:
+        ck.clean_staging(ckpt_root)
     state = {"step": 0, "tokens": 0, "wall_seconds": 0.0, "best_eval_loss": None, "best_step": None,
              "bad_evals": 0, "last_eval_loss": None}
     if resume_from is not None:
         state.update(ck.load_checkpoint(resume_from, model, optimizer, scheduler, accelerator))
         log.info("resumed from %s at step %d", resume_from, state["step"])
-    monitor = Monitor(run_dir, resume_step=state["step"], tensorboard=main) if main else None
-    # Cached once: the lengths list identity keys the plan cache.
-    lengths = [sum(len(s) for s in r) for r in train_rows]
-    bar = tqdm(total=n_steps, initial=state["step"], desc="train", unit="step", disable=not (cfg.progress and main))
+    monitor = Monitor(run_dir, resume_step=state["step"]) if rank == 0 else None
+    bar = tqdm(total=n_steps, initial=state["step"], desc="train", unit="step", disable=not (cfg.progress and rank == 0))
     model.train()
-    stopped_early = False
-    recent: list[float] = []
+    stopped_early, recent = False, []
     try:
-        while state["step"] < n_steps:
-            t0 = time.perf_counter()
-            step = state["step"]
-            loss_sum, tokens = 0.0, 0
-            for m in range(step * spec.grad_accum, (step + 1) * spec.grad_accum):
-                epoch, k = divmod(m, per_epoch)
-                idx = _plan_cache(lengths, spec, epoch)[k * world + rank]
-                batch = collate([train_rows[i] for i in idx], cfg.pad_id, cfg.packed)
-                with cfg.autocast():
-                    loss = forward_loss(model, batch, cfg.offset, cfg.device, cfg.share_prefix)
-                check_finite(float(loss.detach()), step + 1)
-                if accelerator is None:
-                    (loss / spec.grad_accum).backward()
-                elif _is_deepspeed(accelerator):
-                    accelerator.backward(loss)  # the engine scales by 1/grad_accum and steps at the boundary
-                else:
-                    accelerator.backward(loss / spec.grad_accum)
-                loss_sum += float(loss.detach()) / spec.grad_accum
-                tokens += batch.n_tokens
-            params = [p for p in model.parameters() if p.requires_grad]
-            if accelerator is not None:
-                grad_norm = accelerator.clip_grad_norm_(params, spec.max_grad_norm)
-            else:
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
-            grad_norm = float(grad_norm) if grad_norm is not None else float("nan")  # DeepSpeed clips itself
-            if not _is_deepspeed(accelerator):
-                check_finite(grad_norm, step + 1, "gradient norm")
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            dt = time.perf_counter() - t0
-            state["step"] = step = step + 1
-            state["tokens"] += tokens * world
-            state["wall_seconds"] += dt
-            recent = (recent + [loss_sum])[-max(1, spec.log_every):]
-            row = {"step": step, "epoch": round(step * spec.grad_accum / per_epoch, 4),
-                   "loss": loss_sum, "lr": lr, "grad_norm": grad_norm, "tokens": state["tokens"],
-                   "tokens_per_second": tokens * world / dt if dt > 0 else 0.0}
+        while state["step"] < n_steps and not stopped_early:
+            row = _train_step(c, state["step"])
+            state["step"] = step = row["step"]
+            state["tokens"] += row.pop("tokens")
+            state["wall_seconds"] += row.pop("seconds")
+            row["tokens"] = state["tokens"]
+            recent = (recent + [row["loss"]])[-spec.log_every:]
             if monitor:
                 monitor.log(row)
             bar.update(1)
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", tok_s=f"{row['tokens_per_second']:.0f}")
-            improved = False
-            if step % spec.eval_every == 0 or step == n_steps:
-                ev = evaluate(model, val_rows, cfg, spec.batch_size)
-                if ev is not None:
-                    check_finite(ev, step, "validation loss")
-                    state["last_eval_loss"] = ev
-                    if monitor:
-                        monitor.log({"step": step, "eval_loss": ev})
-                    if state["best_eval_loss"] is None or ev < state["best_eval_loss"]:
-                        state.update(best_eval_loss=ev, best_step=step, bad_evals=0)
-                        improved = True
-                    else:
-                        state["bad_evals"] += 1
-                if monitor:
-                    monitor.plot()
-            if spec.early_stopping_patience and state["bad_evals"] >= spec.early_stopping_patience:
-                stopped_early = True
-            # The final step is saved as the run's artifact instead; an improving validation always
-            # gets a checkpoint so early stopping can restore the best weights.
+            improved = _validate(c, val_rows, state, monitor) if step % spec.eval_every == 0 or step == n_steps else False
+            stopped_early = bool(spec.early_stopping_patience) and state["bad_evals"] >= spec.early_stopping_patience
+            # The final step becomes the artifact instead; an improving validation always gets a
+            # checkpoint so early stopping can restore the best weights.
             if (step % spec.save_every == 0 or improved) and step < n_steps and not stopped_early:
                 _save(ckpt_root, step, model, optimizer, scheduler, state, spec, accelerator)
-            if stopped_early:
-                log.warning("early stopping at step %d: validation loss did not improve for %d validations",
-                            step, spec.early_stopping_patience)
-                break
+        if stopped_early:
+            log.warning("early stopping at step %d: no better validation loss in %d validations",
+                        state["step"], spec.early_stopping_patience)
     finally:
         bar.close()
         if monitor:

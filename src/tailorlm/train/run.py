@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..workspace import Workspace
 from . import checkpoints as ck
 from .collate import pack_rows, packing_efficiency, plan_batches
 from .export import save_artifact
-from .loop import LoopConfig, run_loop
+from .loop import LoopConfig, run_loop, total_steps
 from .methods import apply_method, learning_rate, virtual_token_offset
 from .pretrain import encode_text_split
 from .sft import encode_sft_split
@@ -128,51 +129,19 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
         resume: continue the newest unfinished run with the same inputs from its last checkpoint
             (a new run starts when there is none).
         progress: show progress bars.
-        accelerator: an ``accelerate.Accelerator`` when launched with ``accelerate launch``.
+        accelerator: an ``accelerate.Accelerator`` under ``accelerate launch`` / ``torchrun``.
 
     Raises:
-        TrainingDiverged: the loss became NaN/Inf (the run is marked failed).
+        TrainingDiverged: the loss became NaN/Inf (the run is marked failed, nothing is saved).
     """
-    from transformers import get_scheduler
-
-    tspec = spec.train
-    key = run_key(spec, dataset)
-    found = _find_resumable(ws, key) if resume else None
-    if resume and found is None:
-        log.warning("--resume: no unfinished run with these inputs; starting a new run.")
-    run_id, run_dir = found or (f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", None)
-    run_dir = run_dir or ws.runs / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume_from = ck.latest_checkpoint(run_dir / "checkpoints") if found else None
     main = accelerator is None or accelerator.is_main_process
-    resolved_spec = spec.model_dump(mode="json")
-    if main:
-        atomic_write_text(run_dir / "spec.resolved.yaml", yaml.safe_dump(resolved_spec, sort_keys=False))
-        _record(ws, run_id, "running", run_dir, {"run_key": key, "method": tspec.method}, dataset.version)
-
-    torch.manual_seed(tspec.seed)  # the adapter's initial weights (overwritten on resume)
+    run_id, run_dir, resume_from, key = _open_run(spec, ws, dataset, resume, accelerator)
+    torch.manual_seed(spec.train.seed)  # the adapter's initial weights (overwritten on resume)
     loaded = _load_model(spec)
-    rows, packed, eff, skipped, n_train_tokens = build_rows(spec, dataset, loaded.tokenizer, progress)
-    model = apply_method(loaded.model, tspec)
-    lr = learning_rate(tspec)
-    optimizer = _optimizer(model, tspec, lr)
-    from .loop import total_steps
-
-    per_epoch = max(1, -(-len(rows["train"]) // tspec.batch_size) // (accelerator.num_processes if accelerator else 1))
-    n_steps = total_steps(tspec, per_epoch)
-    scheduler = get_scheduler(tspec.scheduler, optimizer, num_warmup_steps=int(tspec.warmup_ratio * n_steps),
-                              num_training_steps=n_steps)
-    if accelerator is not None:
-        _configure_deepspeed(accelerator, tspec)
-        model, optimizer = accelerator.prepare(model, optimizer)
-    cfg = LoopConfig(spec=tspec, lr=lr, pad_id=loaded.tokenizer.pad_token_id, packed=packed,
-                     offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator),
-                     device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
-                     share_prefix=(not packed and tspec.method in SHARE_PREFIX_METHODS
-                                   and (accelerator is None or accelerator.num_processes == 1)))
-    info = {"run_key": key, "method": tspec.method, "packing_efficiency": eff, "skipped": skipped,
-            "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": lr,
-            "steps_planned": n_steps}
+    rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress)
+    model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator)
+    info = {"run_key": key, "method": spec.train.method, "packing_efficiency": eff, "skipped": skipped,
+            "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": cfg.lr}
     try:
         result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
                           resume_from=resume_from, accelerator=accelerator)
@@ -182,34 +151,75 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
         raise
     final = accelerator.unwrap_model(model) if accelerator else model
     if result.stopped_early and result.best_step is not None:
-        best = run_dir / "checkpoints" / f"step-{result.best_step:06d}"
-        if (best / "trainable.pt").exists():
-            weights = torch.load(best / "trainable.pt", weights_only=True)
-            final.load_state_dict(weights, strict=False)
+        best = run_dir / "checkpoints" / f"step-{result.best_step:06d}" / "trainable.pt"
+        if best.exists():
+            final.load_state_dict(torch.load(best, weights_only=True), strict=False)
     metrics = {
         "train_loss": result.train_loss, "eval_loss": result.eval_loss, "best_eval_loss": result.best_eval_loss,
         "best_step": result.best_step, "steps": result.step, "train_tokens": result.tokens,
         "wall_seconds": round(result.wall_seconds, 2),
         "tokens_per_second": result.tokens / result.wall_seconds if result.wall_seconds else 0.0,
-        "packing_efficiency": round(eff, 4), "stopped_early": result.stopped_early, "learning_rate": lr,
+        "packing_efficiency": round(eff, 4), "stopped_early": result.stopped_early, "learning_rate": cfg.lr,
         "skipped_rows": sum(len(v) for v in skipped.values()),
     }
-    model_path = run_dir / "model"
-    provenance = {
-        "run_id": run_id, "method": tspec.method, "base_ref": loaded.resolved.ref, "base_path": loaded.resolved.path,
-        "base_weight_hash": loaded.resolved.weight_hash, "dataset_name": dataset.name,
-        "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
-        "metrics": metrics, "spec": resolved_spec,
-    }
+    run = TrainRun(run_id=run_id, path=str(run_dir), model_path=str(run_dir / "model"), method=spec.train.method,
+                   base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
+                   base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
     if main:
-        save_artifact(final, loaded.tokenizer, model_path, provenance, tspec.method)
-        _record(ws, run_id, "finished", run_dir, {**info, "metrics": metrics, "model_path": str(model_path)},
+        provenance = {"run_id": run_id, "method": run.method, "base_ref": run.base_ref, "base_path": run.base_path,
+                      "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
+                      "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
+                      "metrics": metrics, "spec": spec.model_dump(mode="json")}
+        save_artifact(final, loaded.tokenizer, Path(run.model_path), provenance, run.method)
+        _record(ws, run_id, "finished", run_dir, {**info, "metrics": metrics, "model_path": run.model_path},
                 dataset.version, finished=True)
     if accelerator is not None:
         accelerator.wait_for_everyone()
-    return TrainRun(run_id=run_id, path=str(run_dir), model_path=str(model_path), method=tspec.method,
-                    base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
-                    base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
+    return run
+
+
+def _open_run(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, resume: bool, accelerator):
+    """Pick the run (new, or the one to resume), create its folder and record it as running."""
+    key = run_key(spec, dataset)
+    found = _find_resumable(ws, key) if resume else None
+    if resume and found is None:
+        log.warning("--resume: no unfinished run with these inputs; starting a new run.")
+    run_id, run_dir = found or (f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", None)
+    run_dir = run_dir or ws.runs / run_id
+    if accelerator is not None and accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        run_id, run_dir, found = broadcast_object_list([run_id, run_dir, found])  # every rank: the main's run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = ck.latest_checkpoint(run_dir / "checkpoints") if found else None
+    if found and resume_from is None:
+        log.warning("--resume: run %s has no complete checkpoint yet; it restarts from step 0.", run_id)
+    if accelerator is None or accelerator.is_main_process:
+        atomic_write_text(run_dir / "spec.resolved.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        _record(ws, run_id, "running", run_dir, {"run_key": key, "method": spec.train.method}, dataset.version)
+    return run_id, run_dir, resume_from, key
+
+
+def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, accelerator):
+    """The method-wrapped model, optimizer, LR schedule and loop settings."""
+    from transformers import get_scheduler
+
+    tspec = spec.train
+    model = apply_method(loaded.model, tspec)
+    lr = learning_rate(tspec)
+    optimizer = _optimizer(model, tspec, lr)
+    world = accelerator.num_processes if accelerator else 1
+    n_steps = total_steps(tspec, max(1, math.ceil(len(rows["train"]) / tspec.batch_size) // world))
+    scheduler = get_scheduler(tspec.scheduler, optimizer, num_warmup_steps=int(tspec.warmup_ratio * n_steps),
+                              num_training_steps=n_steps)
+    if accelerator is not None:
+        _configure_deepspeed(accelerator, tspec)
+        model, optimizer = accelerator.prepare(model, optimizer)
+    cfg = LoopConfig(spec=tspec, lr=lr, pad_id=loaded.tokenizer.pad_token_id, packed=packed,
+                     offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator),
+                     device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
+                     share_prefix=not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1)
+    return model, optimizer, scheduler, cfg
 
 
 def _configure_deepspeed(accelerator, tspec) -> None:
