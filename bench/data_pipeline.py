@@ -6,7 +6,9 @@
 What it measures, in one run:
 
 1. ``prepare_dataset`` end to end (ingest -> validate -> clean -> filter -> PII -> length -> dedup ->
-   split -> write) on generated support messages, at each size in ``--sizes``, each in a fresh
+   split -> write) on the support template's generated corpus (``tailorlm.templates.support.generate``:
+   ~20% of messages with PII, 3% exact and 3% near duplicates, malformed lines), at each size in
+   ``--sizes``, each in a fresh
    process: records/s and peak RSS (the main process and, separately, the largest worker). Memory
    should stay nearly flat from 10k to 100k records: records stream through Arrow files on disk.
 2. The PII step on the same kind of messages: a plain per-record loop over Presidio's
@@ -26,7 +28,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import random
 import resource
 import sys
 import tempfile
@@ -42,63 +43,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# --- a fast generator of messy support messages -------------------------------------------------
-INTENTS = {
-    "card_lost": ["I lost my {card} card {when}", "my {card} card was stolen at the {place} {when}",
-                  "can't find my {card} card anywhere since {when}"],
-    "balance": ["what is the balance on my {acct} account", "how much is left in {acct} after the {place} payment"],
-    "transfer": ["please send {amt} from {acct} to my landlord", "move {amt} into my {acct} account {when}"],
-    "dispute": ["there is a {amt} charge from {place} I did not make", "I was charged twice at {place} {when}"],
-    "address": ["I moved to {city}, please update my address", "new address in {city} from {when}"],
-}
-SLOTS = {
-    "card": ["debit", "credit", "gold", "travel", "business", "student"],
-    "when": ["today", "yesterday", "last night", "on Monday", "this morning", "two days ago"],
-    "place": ["the station", "Tesco", "the airport", "Amazon", "the gym", "a petrol station", "Uber"],
-    "acct": ["savings", "current", "joint", "ISA", "business"],
-    "amt": ["£20", "$45.10", "€300", "£1,250", "$9.99"],
-    "city": ["Leeds", "Boston", "Lagos", "Toronto", "Dublin", "Madrid"],
-}
-OPEN = ["", "Hi, ", "Hello team. ", "Good morning, "]
-CLOSE = ["", " Thanks!", " Please help.", " Cheers"]
-FIRST = ["Amara", "John", "Mei", "Lars", "Priya", "Kwame", "Sofia", "Dmitri", "Grace", "Rafael"]
-LAST = ["Okafor", "Smith", "Lin", "Andersson", "Raman", "Mensah", "Rossi", "Ivanov", "Mwangi", "Souza"]
+# --- data: the support template's generator (PII, duplicates and malformed lines with ground truth) --
+def generate(n: int, project: Path, seed: int = 13) -> dict:
+    """Write ``project/data/messages.jsonl`` (n lines) and return the planted ground truth."""
+    from tailorlm.templates.support.generate import write_corpus
+
+    return write_corpus(project, n_messages=n, seed=seed)
 
 
-def _pii(rng: random.Random) -> str:
-    name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-    kind = rng.randrange(4)
-    if kind == 0:
-        return f" My name is {name}."
-    if kind == 1:
-        return f" Email me at {name.split()[0].lower()}{rng.randint(1, 999)}@example.com."
-    if kind == 2:
-        return f" Call me on (212) 555-01{rng.randint(10, 99)}."
-    return f" - {name}"
-
-
-def generate(n: int, path: Path, seed: int = 0) -> None:
-    """Write ``n`` JSONL lines: ~20% with PII, 3% exact and 3% near duplicates, 0.1% broken."""
-    rng = random.Random(seed)
-    rows: list[dict] = []
-    with open(path, "w", encoding="utf-8") as f:
-        for i in range(n):
-            r = rng.random()
-            if rows and r < 0.03:
-                rec = dict(rng.choice(rows[-5000:]), id=f"m{i}")
-            elif rows and r < 0.06:
-                src = rng.choice(rows[-5000:])
-                rec = dict(src, id=f"m{i}", text=src["text"].rstrip(".!") + " thanks")
-            else:
-                intent = rng.choice(list(INTENTS))
-                body = rng.choice(INTENTS[intent]).format(**{k: rng.choice(v) for k, v in SLOTS.items()})
-                text = rng.choice(OPEN) + body + f" (ref {rng.randint(10**5, 10**6)})." + rng.choice(CLOSE)
-                if rng.random() < 0.2:
-                    text += _pii(rng)
-                rec = {"id": f"m{i}", "text": text, "intent": intent, "channel": rng.choice(["chat", "email"])}
-            rows.append(rec)
-            line = json.dumps(rec) if rng.random() > 0.001 else json.dumps(rec)[:25]
-            f.write(line + "\n")
+ACCOUNT_RECOGNIZERS = [  # as in the support template's tailor.yaml
+    {"name": "northwind_account_prefixed", "entity": "ACCOUNT_NUMBER", "pattern": r"\bNWB-\d{8}\b", "score": 0.9},
+    {"name": "northwind_account_context", "entity": "ACCOUNT_NUMBER", "pattern": r"\b\d{8,10}\b",
+     "context": ["account", "acct", "acc"], "score": 0.4},
+]
 
 
 # --- 1. end to end --------------------------------------------------------------------------------
@@ -124,10 +81,10 @@ def _child_prepare(project: str, queue) -> None:
 def end_to_end(n: int, num_proc: int, tmp: Path) -> dict:
     project = tmp / f"p{n}"
     project.mkdir()
-    generate(n, project / "messages.jsonl")
+    planted = generate(n, project)
     spec = {"project": "bench", "data": {
-        "sources": [{"path": "messages.jsonl"}], "fields": {"input": "text", "label": "intent", "id": "id"},
-        "num_proc": num_proc, "batch_size": 1000}}
+        "sources": [{"path": "data/messages.jsonl"}], "fields": {"input": "text", "label": "intent", "id": "id"},
+        "pii": {"custom": ACCOUNT_RECOGNIZERS}, "num_proc": num_proc, "batch_size": 1000}}
     (project / "tailor.yaml").write_text(yaml.safe_dump(spec))
     ctx = mp.get_context("spawn")  # a fresh interpreter: peak RSS is this run's alone
     queue = ctx.Queue()
@@ -137,6 +94,8 @@ def end_to_end(n: int, num_proc: int, tmp: Path) -> dict:
     proc.join()
     res["records"] = n
     res["records_per_s"] = n / res["wall_s"]
+    res["planted"] = {"malformed": len(planted["malformed_lines"]), "exact": len(planted["exact_duplicate_ids"]),
+                      "near": len(planted["near_duplicate_ids"])}
     return res
 
 
@@ -237,11 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=None, help="also write the results here as JSON")
     args = ap.parse_args(argv)
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    from tailorlm.spec.data import CustomRecognizer, PIISpec
+    from tailorlm.spec.data import PIISpec
 
-    pii = PIISpec(custom=[CustomRecognizer(name="nwb", entity="ACCOUNT_NUMBER", pattern=r"\bNWB-\d{8}\b", score=0.9),
-                          CustomRecognizer(name="acct", entity="ACCOUNT_NUMBER", pattern=r"\b\d{8,10}\b",
-                                           context=["account", "acct"], score=0.4)])
+    pii = PIISpec(custom=ACCOUNT_RECOGNIZERS)
     results: dict = {"num_proc": args.num_proc, "cpus": os.cpu_count(), "end_to_end": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.sizes.split(",")):
@@ -249,9 +206,16 @@ def main(argv: list[str] | None = None) -> dict:
             results["end_to_end"].append(r)
             print(f"end-to-end {n:>7} records: {r['records_per_s']:8.1f} records/s  wall {r['wall_s']:7.1f} s  "
                   f"peak RSS main {r['rss_main_mb']:7.0f} MB, largest worker {r['rss_worker_max_mb']:6.0f} MB  "
-                  f"{r['counts']}", flush=True)
-        generate(args.pii_sample, Path(tmp) / "pii.jsonl", seed=1)
-        texts = [json.loads(x)["text"] for x in open(Path(tmp) / "pii.jsonl") if x.rstrip().endswith("}")]
+                  f"{r['counts']} planted {r['planted']}", flush=True)
+        generate(args.pii_sample, Path(tmp) / "pii", seed=1)
+        texts = []
+        for line in open(Path(tmp) / "pii" / "data" / "messages.jsonl", encoding="utf-8"):
+            try:
+                text = json.loads(line).get("text")
+            except json.JSONDecodeError:
+                continue
+            if isinstance(text, str) and text.strip():
+                texts.append(text)
     step = pii_step(texts, args.num_proc, pii)
     base, ours = step.pop("_engines")
     results["pii_step"] = step

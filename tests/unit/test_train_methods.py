@@ -112,3 +112,17 @@ def test_qlora_trains_on_cuda(tiny_model_dir, tokenizer):  # pragma: no cover - 
         opt.zero_grad()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
+
+
+def test_train_checks_catch_bad_combinations(tiny_model_dir, tmp_path):
+    from tailorlm.spec import parse_spec
+    from tailorlm.train.checks import CHECKS
+
+    def problems(**train):
+        spec = parse_spec({"project": "c", "data": {"sources": [{"path": "x"}]}, "model": {"base": str(tiny_model_dir)},
+                           "train": train}, tmp_path)
+        return [p for check in CHECKS for p in check(spec, True)]
+
+    assert problems() == []
+    assert any("max_position_embeddings (1024)" in p for p in problems(max_seq_len=4096))
+    assert any("cannot trigger" in p for p in problems(max_steps=10, eval_every=5, early_stopping_patience=3))

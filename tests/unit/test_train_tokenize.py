@@ -123,3 +123,32 @@ def test_trimmed_logits_give_the_same_loss(tiny_model_dir, tokenizer):
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         full = F.cross_entropy(logits[:, :-1].flatten(0, 1), batch.labels[:, 1:].flatten(), ignore_index=IGNORE)
     torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_shared_prefix_gives_the_same_loss_and_gradients(method, tiny_model_dir, tokenizer):
+    """Running the common system prompt once per batch is exact (loss and every gradient)."""
+    from transformers import AutoModelForCausalLM
+
+    from tailorlm.spec import TrainSpec
+    from tailorlm.train.loop import forward_loss, shared_prefix_len
+    from tailorlm.train.methods import apply_method
+
+    obj = ObjectiveSpec(instruction="Classify the customer message. Answer with the label only. " * 3)
+    encs = [encode_sft(row(t, c, str(i)), tokenizer, obj, LABELS) for i, (t, c) in
+            enumerate([("I lost my card", "card_lost"), ("what's my balance right now please", "check_balance"),
+                       ("gone", "card_lost")])]
+    batch = collate([[e] for e in encs], tokenizer.pad_token_id, packed=False)
+    assert shared_prefix_len(batch) > 32
+    torch.manual_seed(0)
+    model = apply_method(AutoModelForCausalLM.from_pretrained(tiny_model_dir), TrainSpec(method=method, lora={"dropout": 0.0}))
+    out = []
+    for share in (False, True):
+        model.zero_grad()
+        loss = forward_loss(model, batch, 0, "cpu", share_prefix=share)
+        loss.backward()
+        out.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad and p.grad is not None]))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=1e-6, rtol=1e-6)
+    assert len(out[0][1]) == len(out[1][1]) > 0
+    for a, b in zip(out[0][1], out[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

@@ -1,0 +1,63 @@
+"""Spec-time checks of the ``train:`` section against the base model's config (no weights loaded).
+
+Each function takes ``(spec, check_files)`` and returns problem strings, like the checks in
+``tailorlm.spec.checks`` (the lead adds them to its ``CHECKS`` list).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+
+
+def _base_config(spec: "TailorSpec") -> dict | None:
+    """config.json of a local base model folder; ``None`` for aliases and hub ids (checked at load)."""
+    p = Path(spec.model.base).expanduser()
+    if not p.is_absolute():
+        p = spec.root / p
+    cfg = p / "config.json"
+    return json.loads(cfg.read_text()) if cfg.exists() else None
+
+
+def check_train_model(spec: "TailorSpec", check_files: bool) -> list[str]:
+    """Method and sequence length against the model architecture."""
+    cfg = _base_config(spec) if check_files else None
+    if cfg is None:
+        return []
+    out = []
+    t = spec.train
+    max_pos = cfg.get("max_position_embeddings")
+    if max_pos and t.max_seq_len > max_pos:
+        out.append(f"train.max_seq_len: {t.max_seq_len} exceeds the base model's max_position_embeddings "
+                   f"({max_pos}). Set train.max_seq_len to {max_pos} or less.")
+    model_type = cfg.get("model_type", "")
+    if t.method == "ia3" and t.lora.target_modules == "all-linear":
+        from peft.utils import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as IA3
+
+        if model_type not in IA3:
+            out.append(f"train.method: ia3 has no default target modules for model type '{model_type}'. "
+                       "List them in train.lora.target_modules (e.g. [k_proj, v_proj, down_proj]).")
+    if t.method in ("prefix", "prompt") and cfg.get("is_encoder_decoder"):
+        out.append(f"train.method: {t.method} tuning is set up for decoder-only models here; "
+                   "use lora for an encoder-decoder base.")
+    return out
+
+
+def check_train_steps(spec: "TailorSpec", check_files: bool) -> list[str]:
+    """Checkpoint/validation cadence that can never happen is almost always a typo."""
+    t = spec.train
+    out = []
+    if t.max_steps and t.save_every > t.max_steps and t.early_stopping_patience:
+        out.append(f"train.save_every: {t.save_every} > max_steps {t.max_steps}, so early stopping has no "
+                   "checkpoint to fall back on. Lower save_every or eval_every.")
+    if t.early_stopping_patience and t.max_steps and t.eval_every * (t.early_stopping_patience + 1) > t.max_steps:
+        out.append(f"train.early_stopping_patience: {t.early_stopping_patience} validations every "
+                   f"{t.eval_every} steps cannot trigger within max_steps {t.max_steps}. Lower eval_every.")
+    return out
+
+
+CHECKS = [check_train_model, check_train_steps]
