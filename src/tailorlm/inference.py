@@ -4,8 +4,14 @@ Prompts are tokenized once, sorted by length (so a batch holds prompts of simila
 padding is computed), left-padded (so every sequence's next token sits in the last column) and
 decoded greedily until every sequence in the batch has produced EOS or ``max_new_tokens`` is reached.
 
+Shared-prefix cache: the tokens every prompt starts with (system prompt with the label list, few-shot
+turns) are run through the model once; each batch starts from a copy of that key/value cache and
+computes only its own tokens. Row layout ``[prefix][pad...][suffix]`` with the pads masked out and
+skipped by the position ids gives the same answers as plain left-padded ``generate`` (unit-tested).
+
 Latency definition (documented in docs/evaluation.md): a batch's wall time is attributed to its
-examples in proportion to the tokens each one processed (prompt + generated). It is the amortized
+examples in proportion to the tokens each one processed (prompt tokens not covered by the prefix
+cache + generated tokens). It is the amortized
 compute time one request costs when requests are served in batches of ``batch_size``; the per-example
 values of a batch sum to that batch's wall time. ``bench/eval_throughput.py`` reports unbatched
 latency for comparison.

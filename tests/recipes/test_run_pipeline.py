@@ -74,7 +74,7 @@ def test_changed_training_setting_reruns_train_but_not_data(tmp_path, tiny_model
 
 
 def test_run_rejects_unknown_force_stage(tmp_path, tiny_model_dir):
-    spec_path = make_project(tmp_path, str(tiny_model_dir), 120, tiny_settings)
+    spec_path = make_project(tmp_path, str(tiny_model_dir), 200, tiny_settings)
     res = runner.invoke(app, ["run", "--spec", str(spec_path), "--force", "trian"])
     assert res.exit_code == 2
     assert "unknown stage" in res.output

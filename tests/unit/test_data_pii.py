@@ -121,3 +121,11 @@ def test_long_texts_are_analyzed_in_chunks_with_true_offsets(scrubber, monkeypat
     assert all(text[off:off + len(p)] == p for off, p in pieces)
     [found] = scrubber.analyze([text])
     assert sorted(text[r.start:r.end] for r in found) == ["Zoe Lane", "zoe.lane@example.com"]
+
+
+def test_debug_logging_never_shows_record_text(scrubber, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        scrubber.scrub_records([["please phone me, my email is kim.park@example.com"]])
+    assert "kim.park@example.com" not in caplog.text

@@ -8,9 +8,13 @@ from __future__ import annotations
 import logging
 import os
 
-import typer
+# Before torch is imported: idle OpenMP threads sleep instead of spinning. On a shared 2-core box a
+# spinning pool starves other processes (a batch-32 forward took 1.84 s spinning vs 0.14 s passive).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .. import __version__
+import typer  # noqa: E402
+
+from .. import __version__  # noqa: E402
 from . import audit, data, eval, models, project, train
 
 # Nothing reaches for the network at run time: hub lookups are off unless the user opts in.

@@ -317,6 +317,9 @@ class Scrubber:
         from presidio_analyzer import AnalyzerEngine
         from presidio_anonymizer import AnonymizerEngine
 
+        # Presidio's DEBUG lines quote the text around each match: never let PII reach the logs.
+        for name in ("presidio-analyzer", "presidio-anonymizer"):
+            logging.getLogger(name).setLevel(max(logging.getLogger(name).level, logging.WARNING))
         self.entities = sorted(set(entities) | {c.entity for c in custom})
         self.priority = frozenset(c.entity for c in custom)
         self.threshold = score_threshold

@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -50,6 +51,14 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
         (datasets.disable_progress_bars if was_disabled else datasets.enable_progress_bars)()
 
 
+@contextlib.contextmanager
+def _timed(step: str) -> Iterator[None]:
+    """Log how long a step took (``tailorlm -v data prepare`` shows where the time goes)."""
+    t0 = time.perf_counter()
+    yield
+    log.info("%s took %.1f s", step, time.perf_counter() - t0)
+
+
 def ingest_to_arrow(files: list[SourceFile], out: Path) -> int:
     """Stream every raw row into an Arrow IPC stream file (what ``Dataset.from_file`` maps)."""
     n = 0
@@ -68,11 +77,12 @@ def ingest_to_arrow(files: list[SourceFile], out: Path) -> int:
     return n
 
 
-def _map(ds, fn, work: Path, name: str, d, fn_kwargs: dict[str, Any], num_proc: int | None = None, **kw):
-    return ds.map(fn, batched=True, batch_size=d.batch_size, num_proc=num_proc if num_proc is not None else
-                  (d.num_proc if d.num_proc > 1 else None), fn_kwargs=fn_kwargs,
-                  cache_file_name=str(work / f"{name}.arrow"), new_fingerprint=f"{name}-{work.name}",
-                  desc=name, **kw)
+def _map(ds, fn, work: Path, name: str, d, fn_kwargs: dict[str, Any], **kw):
+    """One per-record step over the whole table, output written to ``work/<name>.arrow``."""
+    with _timed(name):
+        return ds.map(fn, batched=True, batch_size=d.batch_size, num_proc=d.num_proc if d.num_proc > 1 else None,
+                      fn_kwargs=fn_kwargs, cache_file_name=str(work / f"{name}.arrow"),
+                      new_fingerprint=f"{name}-{work.name}", desc=name, **kw)
 
 
 def live_labels(ds) -> list[str]:
@@ -223,14 +233,17 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
     work = Path(tempfile.mkdtemp(dir=parent, prefix=".work-"))
     try:
         with _progress_bars(progress):
-            n = ingest_to_arrow(files, work / "raw.arrow")
+            with _timed("ingest"):
+                n = ingest_to_arrow(files, work / "raw.arrow")
             log.info("ingested %d records from %d file(s)", n, len(files))
             ds, labels = curate(spec, files, work, tokenizer)
-            status, dedup = deduplicate(ds, spec.data, work)
+            with _timed("dedup"):
+                status, dedup = deduplicate(ds, spec.data, work)
             split_of = _splits(ds, status, dedup, spec)
             out = work / "out"
             out.mkdir()
-            version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, labels, out)
+            with _timed("write"):
+                version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, labels, out)
         final = parent / version
         with atomic_dir(final) as staging:
             for p in out.iterdir():

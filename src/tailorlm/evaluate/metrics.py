@@ -140,7 +140,12 @@ def f1(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str], average
     if not refs:
         return 0.0
     y_true, y_pred, known = _label_arrays(preds, refs, labels)
-    return float(f1_score(y_true, y_pred, labels=known, average=average, zero_division=0))
+    # A label that is neither a reference nor a prediction in this test set has no defined F1; it is
+    # left out of the average instead of counting as 0 (which would punish small test sets).
+    used = [x for x in known if x in set(y_true) | set(y_pred)]
+    if not used:
+        return 0.0
+    return float(f1_score(y_true, y_pred, labels=used, average=average, zero_division=0))
 
 
 def macro_f1(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) -> float:

@@ -51,7 +51,7 @@ def metric_bars(systems: Mapping[str, Mapping[str, float]]) -> bytes | None:
         vals = [systems[name].get(m, 0.0) for m in metrics]
         bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=name)
         ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
-    ax.set_xticks(x, metrics, rotation=20, ha="right")
+    ax.set_xticks(x, metrics, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("score (fraction)")
     ax.set_title("Metrics per system (hallucination and violations: lower is better)")

@@ -51,6 +51,9 @@ def build_pairs(preds: dict[str, dict[str, dict]], baseline: str, candidate: str
             raise UserError(f"system {name!r} is not in this evaluation (systems: {', '.join(preds)}). "
                             "Set eval.review.baseline / candidate or pass --baseline / --candidate.")
     ids = sorted(set(preds[baseline]) & set(preds[candidate]))
+    if ids and "prediction" not in preds[baseline][ids[0]]:
+        raise UserError("this evaluation has no generated answers to review (continued pretraining is scored by "
+                        "token loss); human review applies to sft tasks.")
     rng = random.Random(seed)
     if sample and sample < len(ids):
         ids = sorted(rng.sample(ids, sample))

@@ -20,13 +20,12 @@ COMMON_METRICS = {
     "mean_completion_tokens",
     "hallucination_rate",
     "compliance_violation_rate",
-    "json_validity",
 }
 TASK_METRICS = {
     "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1"},
     "extraction": {"exact_match", "macro_f1", "micro_f1", "token_f1", "json_validity", "schema_match"},
-    "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1"},
-    "chat": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1"},
+    "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"},
+    "chat": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"},
     "continued_pretraining": {"perplexity", "eval_loss"},
 }
 

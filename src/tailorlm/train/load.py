@@ -33,6 +33,10 @@ def load_trained(model_path: str, device: str = "auto", dtype: str = "auto", mer
     path = Path(model_path)
     prov = read_provenance(path)
     dev, torch_dtype, autocast = select_device(device, dtype)
+    if autocast:
+        from .speed import use_cpu_autocast
+
+        autocast = use_cpu_autocast(autocast, dtype)  # only where bf16 is measured faster than fp32
     tokenizer = load_tokenizer(str(path))
     if (path / "adapter_config.json").exists():
         from peft import PeftModel

@@ -216,7 +216,7 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
         _configure_deepspeed(accelerator, tspec)
         model, optimizer = accelerator.prepare(model, optimizer)
     cfg = LoopConfig(spec=tspec, lr=lr, pad_id=loaded.tokenizer.pad_token_id, packed=packed,
-                     offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator),
+                     offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator, spec.model.dtype),
                      device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
                      share_prefix=not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1)
     return model, optimizer, scheduler, cfg
@@ -230,7 +230,15 @@ def _configure_deepspeed(accelerator, tspec) -> None:
         plugin.deepspeed_config["gradient_accumulation_steps"] = tspec.grad_accum
 
 
-def _autocast(loaded, accelerator):
+def _autocast(loaded, accelerator, dtype_setting: str = "auto"):
+    """The forward-pass context: accelerate's mixed precision, else bf16 autocast on CPU where it pays off."""
+    import contextlib
+
+    from .speed import use_cpu_autocast
+
     if accelerator is not None and accelerator.mixed_precision != "no":
         return accelerator.autocast
+    if loaded.autocast_bf16 and not use_cpu_autocast(True, dtype_setting):
+        log.info("bf16 autocast is slower than fp32 on this CPU (measured); training in fp32.")
+        return contextlib.nullcontext
     return loaded.autocast
