@@ -11,10 +11,12 @@ the same examples from the support template (the demo data), formatted by the sa
   ``DataCollatorForSeq2Seq`` (pads to the longest in the batch), no packing.
 
 Each path runs in its own child process (so peak RSS is its own); the first step is warm-up and is
-not timed. Tokens are real (non-pad) example tokens, so the two rates compare the same work.
+not timed. On a shared machine the paths alternate for ``--rounds`` rounds and each keeps its best
+round (the least disturbed one). Tokens are real (non-pad) example tokens, so the two rates compare the same work.
 MFU uses model FLOPs per token = 4 x (matmul parameters) (forward 2N + input-gradient backward 2N;
 LoRA's own weight gradients are negligible) against the bf16 matmul peak measured in this run; for
-"ours" it is an *effective* MFU, since the skipped work (shared prefix, unused logits) is credited.
+"ours" it is an *effective* MFU, since the skipped work (shared prefix, unused logits) is credited;
+the HW columns count only the FLOPs actually computed (against the bf16 and the fp32 matmul peak).
 
 Usage::
 
@@ -89,7 +91,7 @@ def run_ours(args) -> dict:
     from tailorlm.models import load_base
     from tailorlm.spec import TrainSpec
     from tailorlm.train.collate import collate, plan_batches
-    from tailorlm.train.loop import forward_loss
+    from tailorlm.train.loop import forward_loss, shared_prefix_len
     from tailorlm.train.methods import apply_method
     from tailorlm.train.run import _autocast
 
@@ -101,9 +103,14 @@ def run_ours(args) -> dict:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-4)
     ctx = _autocast(lm, None, "auto")  # exactly what run_training picks on this machine
     plan = plan_batches([len(e) for e in encs], args.batch_size, seed=0, epoch=0, group_by_length=True)
-    times, tokens = [], []
+    times, tokens, done = [], [], []
+    head = lm.model.get_output_embeddings().weight.numel()  # untied or tied: the V x d projection
     for k in range(args.steps):
         batch = collate([[encs[i]] for i in plan[k]], lm.tokenizer.pad_token_id, packed=False)
+        p = shared_prefix_len(batch)
+        kept = (len(batch.keep) if batch.keep is not None else batch.input_ids.shape[1]) * batch.input_ids.shape[0]
+        run_tokens = p + batch.n_tokens - p * batch.input_ids.shape[0]  # prefix once, suffixes per row
+        done.append(4 * ((n_mm - head) * run_tokens + head * kept))  # FLOPs actually computed
         t = time.perf_counter()
         with ctx():
             loss = forward_loss(model, batch, 0, lm.device, share_prefix=True)
@@ -113,7 +120,9 @@ def run_ours(args) -> dict:
         opt.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - t)
         tokens.append(batch.n_tokens)
-    return _summary("ours", times, tokens, n_mm, ctx is not None and ctx == lm.autocast)
+    out = _summary("ours", times, tokens, n_mm, ctx is not None and ctx == lm.autocast)
+    out["computed_flops_per_second"] = sum(done[1:]) / sum(times[1:])
+    return out
 
 
 def run_baseline(args) -> dict:
@@ -167,6 +176,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="steps per path (the first is warm-up)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--examples", type=int, default=400, help="support messages to generate")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; each path's best round is kept")
     ap.add_argument("--path", choices=["ours", "baseline"], help=argparse.SUPPRESS)  # child process mode
     ap.add_argument("--tmp", default="/tmp/tailorlm-bench", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -175,21 +185,33 @@ def main() -> None:
         return
     import torch
 
-    peak_bf16, peak_fp32 = matmul_peak("bfloat16"), matmul_peak("float32")
-    results = {}
-    for path in ("ours", "baseline"):
-        cmd = [sys.executable, __file__, "--path", path, "--steps", str(args.steps), "--batch-size",
-               str(args.batch_size), "--examples", str(args.examples), "--model", args.model]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        results[path] = json.loads(out.stdout.strip().splitlines()[-1])
+    # The machine may be shared: alternate the two paths for --rounds rounds, keep each path's best
+    # round, and take the matmul peaks as the best seen across the run.
+    peaks = {"bfloat16": 0.0, "float32": 0.0}
+    results: dict[str, dict] = {}
+    for _ in range(args.rounds):
+        for path in ("ours", "baseline"):
+            for dt in peaks:
+                peaks[dt] = max(peaks[dt], matmul_peak(dt))
+            cmd = [sys.executable, __file__, "--path", path, "--steps", str(args.steps), "--batch-size",
+                   str(args.batch_size), "--examples", str(args.examples), "--model", args.model]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            if path not in results or r["tokens_per_second"] > results[path]["tokens_per_second"]:
+                results[path] = r
+    peak_bf16, peak_fp32 = peaks["bfloat16"], peaks["float32"]
     for r in results.values():
         r["mfu_vs_bf16_peak"] = r["tokens_per_second"] * r["flops_per_token"] / peak_bf16
+        # FLOPs the hardware actually did (ours skips work; the baseline does all of it).
+        r["hw_util_vs_bf16_peak"] = r.get("computed_flops_per_second", r["tokens_per_second"] * r["flops_per_token"]) / peak_bf16
+        r["hw_util_vs_fp32_peak"] = r["hw_util_vs_bf16_peak"] * peak_bf16 / peak_fp32
     ratio = results["ours"]["tokens_per_second"] / results["baseline"]["tokens_per_second"]
     print(f"threads {torch.get_num_threads()}  bf16 matmul peak {peak_bf16 / 1e9:.1f} GFLOP/s  "
           f"fp32 {peak_fp32 / 1e9:.1f} GFLOP/s  load avg {os.getloadavg()[0]:.1f}")
-    print(f"{'path':10} {'tokens/s':>10} {'peak RSS MB':>12} {'MFU(bf16)':>10}")
+    print(f"{'path':10} {'tokens/s':>10} {'peak RSS MB':>12} {'MFU(bf16)':>10} {'HW(bf16)':>9} {'HW(fp32)':>9}")
     for r in results.values():
-        print(f"{r['path']:10} {r['tokens_per_second']:10.1f} {r['peak_rss_mb']:12.0f} {100 * r['mfu_vs_bf16_peak']:9.1f}%")
+        print(f"{r['path']:10} {r['tokens_per_second']:10.1f} {r['peak_rss_mb']:12.0f} {100 * r['mfu_vs_bf16_peak']:9.1f}% "
+              f"{100 * r['hw_util_vs_bf16_peak']:8.1f}% {100 * r['hw_util_vs_fp32_peak']:8.1f}%")
     print(f"speedup (ours / baseline): {ratio:.2f}x")
     print(json.dumps({"ratio": ratio, "peak_bf16_flops": peak_bf16, "peak_fp32_flops": peak_fp32,
                       "load_avg": os.getloadavg()[0], **results}))

@@ -115,8 +115,9 @@ def resolve_base(ref: str) -> ResolvedBase:
 def select_device(device: str = "auto", dtype: str = "auto") -> tuple[str, torch.dtype, bool]:
     """Choose (device, weight dtype, use_cpu_bf16_autocast).
 
-    CUDA: bf16 weights when supported. CPU: fp32 weights with bf16 autocast where the CPU has
-    native bf16 support (about 3x faster for LoRA on this class of machine), else plain fp32.
+    CUDA: bf16 weights when supported. CPU: fp32 weights, with bf16 autocast only where the CPU has
+    native bf16 instructions *and* a bf16 matmul is measured faster than fp32 in this process (on the
+    2-vCPU AVX512-BF16 development machine it is about 2x slower, so autocast stays off there).
     """
     if device == "auto":
         if torch.cuda.is_available():
@@ -133,8 +134,14 @@ def select_device(device: str = "auto", dtype: str = "auto") -> tuple[str, torch
     if device == "cuda":
         return device, (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16), False
     if device == "cpu":
-        return device, torch.float32, cpu_supports_bf16()
+        return device, torch.float32, cpu_supports_bf16() and _bf16_measured_faster()
     return device, torch.float32, False
+
+
+def _bf16_measured_faster() -> bool:
+    from ..train.speed import cpu_bf16_speedup  # times one matmul both ways, once per process
+
+    return cpu_bf16_speedup() > 1.1
 
 
 def cpu_supports_bf16() -> bool:

@@ -99,11 +99,18 @@ def check_eval(spec: "TailorSpec", check_files: bool) -> list[str]:
     return out
 
 
+def _train_checks() -> list[Callable[["TailorSpec", bool], list[str]]]:
+    from ..train.checks import CHECKS as TRAIN_CHECKS  # method vs. the base model's config.json
+
+    return list(TRAIN_CHECKS)
+
+
 CHECKS: list[Callable[["TailorSpec", bool], list[str]]] = [
     check_sources,
     check_criteria,
     check_method,
     check_eval,
+    *_train_checks(),
 ]
 
 
