@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tailorlm.data import pii as pii_mod
-from tailorlm.data.pii import Scrubber, needs_ner
+from tailorlm.data.pii import Scrubber, ner_segments, needs_ner
 from tailorlm.data.pii_eval import load_labelled, score
 from tailorlm.spec.data import CustomRecognizer, PIISpec
 
@@ -74,6 +74,38 @@ def test_needs_ner_prefilter():
     assert needs_ner("all lower case from maria")  # uncased writers always get NER
     assert not needs_ner("The card is gone. I need a new one.")
     assert not needs_ner("Hi, my card is blocked. Thanks!")
+
+
+def test_ner_reads_candidate_sentences_with_their_neighbours():
+    text = "Hello there,\n\nMy card is gone. I tried twice. It was at the mall. I called Amara Lee. Thank you."
+    [(a, b)] = ner_segments(text)
+    assert text[a:b] == "It was at the mall. I called Amara Lee. Thank you."
+    assert ner_segments("The card is gone. I need a new one.") == []
+    assert ner_segments("all lower case from maria") == [(0, 25)]  # uncased: read whole
+    two = "Amara here. a. b. c. d. e. Paid Tesco."
+    assert [two[a:b] for a, b in ner_segments(two)] == ["Amara here. a.", "e. Paid Tesco."]
+
+
+def test_sentence_level_ner_finds_what_whole_text_ner_finds(scrubber):
+    """The same entities as NER over the whole text, on messages with several sentences."""
+    texts = ["Good afternoon,\n\nI need a loan. My credit score is 655.\n\nBest regards,\nCarmen Bergström",
+             "I'm moving next week. I don't want statements at the old place. Email me at h.reyes@example.net.",
+             "Hey there. my card fell out somewhere in Seoul. I searched twice. Thanh Adeyemi"]
+    engine = scrubber.nlp_engine
+    whole = [engine._doc_to_nlp_artifact(d, "en") for d in engine.nlp["en"].pipe(texts)]
+    arts = engine.artifacts(texts)
+
+    def ents(a):  # the scrubber's NER entities; DATE_TIME is not among them
+        return [(e.start_char, e.end_char, e.label_) for e in a.entities if e.label_ in scrubber.entities]
+
+    assert [ents(a) for a in arts] == [ents(a) for a in whole]
+    assert any(e.label_ == "PERSON" for e in arts[0].entities)
+
+
+def test_dates_make_ner_read_every_sentence():
+    s = Scrubber.from_spec(PIISpec(entities=["PERSON", "DATE_TIME"]))
+    [found] = s.analyze(["Hi, I'm moving next week. Thanks!"])
+    assert [r.entity_type for r in found] == ["DATE_TIME"]
 
 
 def test_scrubbing_opens_no_socket(monkeypatch):

