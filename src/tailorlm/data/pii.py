@@ -9,7 +9,8 @@
   forms stand in for lemmas in Presidio's context-word matching.
 * Speed: texts are run through ``nlp.pipe`` in batches; NER reads only the sentences that have a
   capitalized word outside sentence starts (elsewhere there is nothing for it to find; uncased texts
-  are read whole); recognizers run only for the configured entities. ``bench/data_pipeline.py`` measures this against a per-record ``AnalyzerEngine.analyze``.
+  are read whole); recognizers run only for the configured entities. ``bench/data_pipeline.py``
+  measures this against a per-record ``AnalyzerEngine.analyze``.
 * Placeholders are typed and consistent within a record: the same value becomes the same
   ``<PERSON_1>`` in every field of that record.
 """
@@ -121,9 +122,9 @@ def ner_segments(text: str) -> list[tuple[int, int]]:
     keep = sorted({j for i in hits for j in range(i - CONTEXT_SENTENCES, i + CONTEXT_SENTENCES + 1)
                    if 0 <= j < len(sents)})
     out: list[tuple[int, int]] = []
-    for j in keep:
+    for n, j in enumerate(keep):
         a, b = sents[j]
-        if out and keep[keep.index(j) - 1] == j - 1:  # consecutive sentences: one run
+        if n and keep[n - 1] == j - 1:  # consecutive sentences: one run
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
