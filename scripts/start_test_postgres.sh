@@ -11,6 +11,7 @@
 #   pg_ctl -D /tmp/tailorlm-pg/data stop   (as the postgres user when run as root)
 # Diagnostics go to stderr; stdout carries only the URL.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # runuser, pg tools: not on a minimal PATH
 
 PGDIR="${TAILORLM_PG_DIR:-/tmp/tailorlm-pg}"
 PORT="${TAILORLM_PG_PORT:-54329}"
