@@ -114,8 +114,10 @@ def ner_segments(text: str) -> list[tuple[int, int]]:
     (:data:`CONTEXT_SENTENCES`) so the model sees the context it would see in the whole text:
     long messages' other sentences ("My card is gone.", "I have tried twice.") cost nothing.
     """
+    if not needs_ner(text) or not text.strip():
+        return []
     if text == text.lower():
-        return [(0, len(text))] if text.strip() else []
+        return [(0, len(text))]
     cuts = [0, *(x for m in _SENTENCE_BREAK.finditer(text) for x in (m.start(), m.end())), len(text)]
     sents = [(a, b) for a, b in zip(cuts[::2], cuts[1::2]) if b > a]
     hits = [i for i, (a, b) in enumerate(sents) if _has_candidate(text[a:b])]
