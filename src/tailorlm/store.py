@@ -149,13 +149,35 @@ MIGRATIONS: list[tuple[str, Migration]] = [
 WRITE_LOCK = "tailorlm_write_lock"
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:
     # SQLAlchemy emits BEGIN itself (see _sqlite_begin) so a writer can ask for BEGIN IMMEDIATE.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    _enable_wal(cur)
     cur.close()
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch the database to WAL, retrying while another process holds it.
+
+    Changing the journal mode answers SQLITE_BUSY at once, without calling the busy handler, when a
+    second process is opening (and migrating) the same new database; so the retry is ours.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(conn: Connection) -> None:
