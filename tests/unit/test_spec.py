@@ -67,6 +67,18 @@ def test_missing_data_file_is_named(tmp_path):
         load_spec(write_project(tmp_path, mutate))
 
 
+def test_misspelt_data_file_gets_its_line_and_a_did_you_mean(tmp_path):
+    def mutate(r):
+        r["data"]["sources"][0]["path"] = "data/mesages.jsonl"
+
+    path = write_project(tmp_path, mutate)
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "mesages.jsonl" in t)
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    assert f"line {line}: data.sources[0].path:" in str(e.value)
+    assert "Did you mean" in str(e.value) and "messages.jsonl'?" in str(e.value)
+
+
 def test_metric_that_does_not_apply_to_task(tmp_path):
     path = write_project(tmp_path, lambda r: r["objective"].update({"criteria": ["rouge1 >= 0.3"]}))
     with pytest.raises(SpecError, match="'rouge1' does not apply to task 'classification'"):

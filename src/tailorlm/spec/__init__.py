@@ -196,5 +196,27 @@ def load_spec(path: str | Path = "tailor.yaml", check_files: bool = True) -> Tai
 
     problems = cross_check(spec, check_files=check_files)
     if problems:
-        raise SpecError(f"{path}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+        lines_of = yaml_lines(text)
+        located = [_with_line(p, lines_of) for p in problems]
+        raise SpecError(f"{path}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in located))
     return spec
+
+
+def _parse_path(dotted: str) -> tuple:
+    """``data.sources[0].path`` -> ``('data', 'sources', 0, 'path')``."""
+    out: list[Any] = []
+    for part in dotted.replace("[", ".[").split("."):
+        if part.startswith("[") and part.endswith("]") and part[1:-1].isdigit():
+            out.append(int(part[1:-1]))
+        elif part:
+            out.append(part)
+    return tuple(out)
+
+
+def _with_line(problem: str, lines_of: dict[tuple, int]) -> str:
+    """Prefix a cross-check problem ("<yaml path>: ...") with the line its path starts on."""
+    head = problem.split(":", 1)[0]
+    loc = _parse_path(head)
+    while loc and loc not in lines_of:
+        loc = loc[:-1]
+    return f"line {lines_of[loc]}: {problem}" if loc else problem

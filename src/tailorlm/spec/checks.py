@@ -30,6 +30,17 @@ TASK_METRICS = {
 }
 
 
+def _did_you_mean_file(path) -> str:
+    """' Did you mean data/x.jsonl?' when a file of a close name sits in the same folder."""
+    import difflib
+
+    folder = path.parent
+    if not folder.is_dir():
+        return ""
+    guess = difflib.get_close_matches(path.name, sorted(p.name for p in folder.iterdir()), n=1)
+    return f" Did you mean '{folder / guess[0]}'?" if guess else ""
+
+
 def check_sources(spec: "TailorSpec", check_files: bool) -> list[str]:
     if not check_files:
         return []
@@ -38,8 +49,8 @@ def check_sources(spec: "TailorSpec", check_files: bool) -> list[str]:
         p = spec.resolve(src.path)
         if not p.exists():
             out.append(
-                f"data.sources[{i}].path: {p} does not exist. Fix the path (relative to tailor.yaml) "
-                "or create the file."
+                f"data.sources[{i}].path: {p} does not exist.{_did_you_mean_file(p)} Fix the path "
+                "(relative to tailor.yaml) or create the file."
             )
         elif src.format == "text_folder" and not p.is_dir():
             out.append(f"data.sources[{i}].path: {p} is not a folder but format is text_folder.")
