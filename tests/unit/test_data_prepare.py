@@ -113,6 +113,14 @@ def test_too_few_valid_records_is_an_error(tmp_path, tokenizer):
     assert not [p for p in (ws.datasets / "t").iterdir() if not p.name.startswith(".")]
 
 
+def test_empty_test_split_is_an_error_before_any_training(tmp_path, tokenizer):
+    # 12 records over 3 labels: 4 per label x 0.1 rounds to 0 test records in every stratum.
+    spec, ws = project(tmp_path, [json.dumps(r) for r in messages(12)],
+                       {"pii": {"enabled": False}, "min_records": 10, "split": {"test": 0.1, "validation": 0.1}})
+    with pytest.raises(DataError, match=r"test split would be empty: 12 kept record\(s\) across 3 labels"):
+        prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+
+
 @pytest.mark.parametrize("policy", ["drop", "truncate", "error"])
 def test_length_policy(tmp_path, tokenizer, policy):
     rows = messages(30)

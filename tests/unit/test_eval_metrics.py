@@ -84,6 +84,26 @@ def test_bleu_and_chrf_match_sacrebleu_scaled_to_fractions():
     assert 0.0 < M.chrf(preds, refs) < 1.0
 
 
+def test_bleu_hand_computed():
+    # hyp "the cat sat on the mat" vs ref "the cat sat on a mat" (same length, brevity penalty 1):
+    # 1-gram 5/6, 2-gram 3/5 (the cat, cat sat, sat on), 3-gram 2/4, 4-gram 1/3 (the cat sat on).
+    expected = (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25
+    assert M.bleu(["the cat sat on the mat"], ["the cat sat on a mat"]) == pytest.approx(expected)
+    # No shared 4-gram at all: BLEU is 0 (sacrebleu's default smoothing keeps zero counts at zero).
+    assert M.bleu(["completely different words here"], ["the cat sat on a mat"]) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_chrf_hand_computed():
+    # chrF (beta 2, character n-grams up to 6, spaces removed): precision and recall averaged over
+    # the orders the reference has, then F_beta = 5PR / (4P + R).
+    # "ab" vs "ac": unigram P=R=1/2, bigram 0 -> P=R=1/4 -> 1/4.
+    assert M.chrf(["ab"], ["ac"]) == pytest.approx(1 / 4)
+    # "abc" vs "abd": unigram 2/3, bigram 1/2 (ab), trigram 0 -> P=R=7/18.
+    assert M.chrf(["abc"], ["abd"]) == pytest.approx(7 / 18)
+    # "ab cd" vs "ab": "abcd" vs "ab"; P=(2/4 + 1/3)/2 = 5/12, R=1 -> 25/32.
+    assert M.chrf(["ab cd"], ["ab"]) == pytest.approx(25 / 32)
+
+
 def test_json_validity_and_schema_match():
     refs = ['{"amount": 10, "currency": "USD"}'] * 4
     preds = [

@@ -28,7 +28,7 @@ from .clean import steps_for
 from .dedup import cluster, edit_matcher, lsh_matcher, lsh_params
 from .errors import DataError
 from .ingest import SourceFile, detect_encoding, expand_sources, iter_rows
-from .split import assign_splits
+from .split import TEST, assign_splits
 from .steps import convert_batch, hash_batch, length_batch, no_pii_batch, scrub_batch
 from .write import write_version
 
@@ -269,9 +269,18 @@ def _splits(ds, status: Statuses, dedup, spec) -> np.ndarray:
     s = spec.data.split
     names = assign_splits(dedup.root[keep], labels[keep], s.validation, s.test, s.seed,
                           s.stratify and spec.objective.task == "classification")
+    if s.test > 0 and not (names == TEST).any():
+        raise DataError(_empty_test_message(len(keep), len(vocab), s.test))
     split_of = np.full(len(ds), -1, dtype=np.int8)
     split_of[keep] = names
     return split_of
+
+
+def _empty_test_message(n: int, n_labels: int, test: float) -> str:
+    per_label = f" across {n_labels} labels ({n / max(n_labels, 1):.1f} per label)" if n_labels else ""
+    return (f"the test split would be empty: {n} kept record(s){per_label} with data.split.test: {test} "
+            "leave no record to evaluate on. Add records, raise data.split.test, or set "
+            "data.split.stratify: false so small labels are not each rounded down to zero.")
 
 
 def _too_few_message(n: int, need: int, status: Statuses, dedup) -> str:
