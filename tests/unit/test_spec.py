@@ -79,6 +79,12 @@ def test_misspelt_data_file_gets_its_line_and_a_did_you_mean(tmp_path):
     assert "Did you mean" in str(e.value) and "messages.jsonl'?" in str(e.value)
 
 
+def test_unknown_custom_compliance_rule_fails_at_spec_check(tmp_path):
+    path = write_project(tmp_path, lambda r: r["eval"].update({"compliance": {"custom": ["no_such_rule"]}}))
+    with pytest.raises(SpecError, match=r"eval\.compliance\.custom\[0\]: no compliance rule named 'no_such_rule'"):
+        load_spec(path)
+
+
 def test_metric_that_does_not_apply_to_task(tmp_path):
     path = write_project(tmp_path, lambda r: r["objective"].update({"criteria": ["rouge1 >= 0.3"]}))
     with pytest.raises(SpecError, match="'rouge1' does not apply to task 'classification'"):

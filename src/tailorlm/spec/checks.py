@@ -107,7 +107,25 @@ def check_eval(spec: "TailorSpec", check_files: bool) -> list[str]:
             out.append(f"eval.systems: {bad} do not apply to continued_pretraining; use base and fine_tuned.")
     if spec.eval.rag_documents and check_files and not spec.resolve(spec.eval.rag_documents).exists():
         out.append(f"eval.rag_documents: {spec.resolve(spec.eval.rag_documents)} does not exist.")
+    out.extend(_check_custom_rules(spec.eval.compliance.custom))
     return out
+
+
+def _check_custom_rules(names: list[str]) -> list[str]:
+    """Each ``eval.compliance.custom`` name is a registered entry point (so eval cannot fail late)."""
+    if not names:
+        return []
+    from importlib.metadata import entry_points
+
+    from ..evaluate.compliance import ENTRY_POINT_GROUP
+
+    known = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return [
+        f"eval.compliance.custom[{i}]: no compliance rule named {name!r} is installed (entry point group "
+        f"{ENTRY_POINT_GROUP!r}; installed: {', '.join(known) or 'none'}). Register it under "
+        f'[project.entry-points."{ENTRY_POINT_GROUP}"] in your package and reinstall it, or remove the name.'
+        for i, name in enumerate(names) if name not in known
+    ]
 
 
 def _train_checks() -> list[Callable[["TailorSpec", bool], list[str]]]:
