@@ -109,7 +109,12 @@ def stage_train(ctx: Context, dataset: DatasetVersion, resume: bool = False) -> 
     from .train import run_training
 
     _audit(ctx, "train.start", f"dataset:{dataset.name}@{dataset.version}", {"method": spec.train.method})
-    run = _run(ctx, "train", key, lambda: run_training(spec, ctx.ws, dataset, resume=resume, progress=ctx.progress))
+    try:
+        run = _run(ctx, "train", key, lambda: run_training(spec, ctx.ws, dataset, resume=resume, progress=ctx.progress))
+    except BaseException as exc:  # a NaN stop, a bad option, Ctrl-C: the start row gets its ending
+        _audit(ctx, "train.failed", f"dataset:{dataset.name}@{dataset.version}",
+               {"method": spec.train.method, "error": f"{type(exc).__name__}: {str(exc)[:500]}"})
+        raise
     _audit(ctx, "train.end", f"run:{run.run_id}", {"metrics": run.metrics})
     return run
 

@@ -23,11 +23,12 @@ def prepare(
 ) -> None:
     """Ingest, validate, clean, scrub PII, deduplicate, filter and split `data.sources` into a version."""
     from ..data.errors import DataError
-    from ..data.prepare import prepare_dataset
+    from ..pipeline import Context, stage_data
 
     spec = load(spec_path)
     try:
-        dv = prepare_dataset(spec, workspace(spec), progress=not no_progress)
+        # The pipeline's data stage: the same version, stage cache entry and audit record as `run`.
+        dv = stage_data(Context(spec=spec, ws=workspace(spec), force={"data"}, progress=not no_progress))
     except DataError as exc:
         fail(str(exc))
     if as_json:

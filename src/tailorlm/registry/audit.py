@@ -6,7 +6,7 @@ reordering any row breaks the chain at that row and :func:`verify` names it. Row
 under the store's write lock, so concurrent writers (pipeline, CLI, API server) never fork the
 chain. Database triggers (migration ``m002_registry``) also refuse ``UPDATE``/``DELETE``.
 
-Actions used by the stages: ``data.prepare``, ``train.start``, ``train.end``, ``eval``,
+Actions used by the stages: ``data.prepare``, ``train.start``, ``train.end``, ``train.failed``, ``eval``,
 ``register``, ``promote``, ``alias.set``, ``delete``, ``export``.
 """
 
@@ -34,6 +34,7 @@ ACTIONS = (
     "data.prepare",
     "train.start",
     "train.end",
+    "train.failed",
     "eval",
     "register",
     "promote",
