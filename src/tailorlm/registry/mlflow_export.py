@@ -5,7 +5,8 @@ when an export is asked for. One MLflow run per model version, in an experiment 
 model, carries:
 
 * params: method, base model, dataset version, run id, code version, training hyperparameters;
-* metrics: training metrics as ``train.<name>``, evaluation metrics as ``<system>.<metric>``;
+* metrics: training metrics as ``train.<name>`` (the final values, and each step's from the run's
+  ``metrics.jsonl``, so MLflow draws the loss curves), evaluation metrics as ``<system>.<metric>``;
 * tags: lineage hashes, creator, gate verdict (``tailorlm.*``);
 * artifacts: the model folder under ``model/`` (adapter, ``MODEL_CARD.md``, ``lineage.json``),
 
@@ -22,6 +23,11 @@ from .errors import RegistryError
 
 
 def _mlflow():
+    import os
+
+    # MLflow 3 sends usage telemetry to its vendor by default; data (and metadata) never leave here.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
     try:
         import mlflow
     except ImportError:
@@ -61,6 +67,24 @@ def mlflow_payload(mv: ModelVersion) -> dict[str, dict[str, Any]]:
             "metrics": metrics, "tags": {k: str(v) for k, v in tags.items() if v is not None}}
 
 
+def step_history(run_dir) -> list[tuple[int, dict[str, float]]]:
+    """Per-step training metrics from the run's ``metrics.jsonl`` (loss, eval_loss, lr, ...), in order."""
+    import json
+    from pathlib import Path
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if isinstance(row.get("step"), int):
+            values = _numbers({k: v for k, v in row.items() if k != "step"}, "train.")
+            if values:
+                rows.append((row["step"], values))
+    return rows
+
+
 def _register(mlflow, mv: ModelVersion, source: str, run_id: str, tags: dict[str, str]) -> str:
     """Add the logged folder as a version of registered model ``mv.name`` (created on first use).
 
@@ -91,6 +115,8 @@ def export_to_mlflow(ws, mv: ModelVersion, tracking_uri: str, *, experiment: str
     with mlflow.start_run(run_name=mv.ref) as active:
         mlflow.log_params(payload["params"])
         mlflow.log_metrics(payload["metrics"])
+        for step, values in step_history(ws.runs / mv.run_id):  # the loss curves, step by step
+            mlflow.log_metrics(values, step=step)
         mlflow.set_tags(payload["tags"])
         mlflow.log_artifacts(mv.path, artifact_path="model")
         run_id, artifact_uri = active.info.run_id, active.info.artifact_uri
