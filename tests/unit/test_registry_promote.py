@@ -98,3 +98,24 @@ def test_plain_alias_moves_but_gated_aliases_need_promote(project):
         set_alias(ws, "support-bot@1", "production")
     with pytest.raises(RegistryError, match="not valid"):
         set_alias(ws, "support-bot@1", "latest")
+
+
+def test_version_deleted_between_resolve_and_move_is_not_promoted(project, monkeypatch):
+    import tailorlm.registry.versions as versions
+
+    spec, ws = project
+    _register(spec, ws, fake_eval(accuracy=0.91))
+    real_resolve = versions.resolve
+
+    def resolve_then_concurrent_delete(ws_, ref, **kwargs):
+        mv = real_resolve(ws_, ref, **kwargs)
+        monkeypatch.setattr(versions, "resolve", real_resolve)
+        versions.delete_version(ws_, ref, reason="erasure request", actor="dave")  # another process, meanwhile
+        return mv
+
+    monkeypatch.setattr(versions, "resolve", resolve_then_concurrent_delete)
+    with pytest.raises(RegistryError, match="was deleted while this command ran"):
+        promote(ws, "support-bot@1", "production", actor="carol")
+    assert "promote" not in [r["action"] for r in audit.rows(ws)]
+    with pytest.raises(RegistryError):
+        resolve(ws, "support-bot@production")

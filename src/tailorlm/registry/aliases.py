@@ -47,6 +47,14 @@ def set_alias_in(conn: Connection, name: str, alias: str, version: int, *, actor
                         {"from": None if prev is None else int(prev), "to": int(version), **(details or {})}, actor)
 
 
+def _require_alive(conn: Connection, name: str, version: int) -> None:
+    """Inside the lock: the version was not deleted since it was resolved (a racing ``models delete``)."""
+    deleted = conn.execute(text("SELECT deleted_at FROM model_versions WHERE name = :n AND version = :v"),
+                           {"n": name, "v": int(version)}).scalar()
+    if deleted is not None:
+        raise RegistryError(f"{name}@{version} was deleted while this command ran; nothing was moved")
+
+
 def set_alias(ws, ref: str, alias: str, *, actor: str | None = None, default_name: str | None = None) -> dict:
     """Point an ungated alias at a version (``tailorlm models alias support-bot@3 canary``).
 
@@ -59,6 +67,7 @@ def set_alias(ws, ref: str, alias: str, *, actor: str | None = None, default_nam
         raise RegistryError(f"alias {alias!r} is gated by the acceptance criteria; use 'tailorlm models promote {ref} --to {alias}'")
     mv = resolve(ws, ref, default_name=default_name)
     with ws.store.locked(f"model_versions:{mv.name}") as conn:
+        _require_alive(conn, mv.name, mv.version)
         return set_alias_in(conn, mv.name, alias, mv.version, actor=actor)
 
 
@@ -160,6 +169,7 @@ def promote(ws, ref: str, to_alias: str, force: bool = False, reason: str | None
         if not exc.failing:  # no evaluation or no criteria: record why the override was needed
             results, failing = [], [{"criterion": str(exc), "passed": False}]
     with ws.store.locked(f"model_versions:{mv.name}") as conn:
+        _require_alive(conn, mv.name, mv.version)
         moved = set_alias_in(conn, mv.name, to_alias, mv.version, actor=actor, details={"via": "promote"})
         return audit.append(conn, "promote", mv.ref, {
             "to": to_alias, "from_version": moved["details"]["from"], "forced": force,
