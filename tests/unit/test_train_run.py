@@ -140,9 +140,72 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_model_dir, tmp_path, m
     spec = make_spec(tmp_path, tiny_model_dir, max_steps=20, eval_every=2, save_every=100, early_stopping_patience=2)
     run = run_training(spec, Workspace(tmp_path), ds, progress=False)
     assert run.metrics["stopped_early"] and run.metrics["steps"] == 6 and run.metrics["best_step"] == 2
+    assert run.metrics["weights_step"] == 2
     best = torch.load(Path(run.path) / "checkpoints" / "step-000002" / "trainable.pt", weights_only=True)
     shipped = load_file(Path(run.model_path) / "adapter_model.safetensors")
     assert len(shipped) == len(best)
     for name, tensor in shipped.items():  # PEFT drops the adapter name from saved keys
         match = [v for k, v in best.items() if k.replace(".default", "") == name]
         assert match and torch.equal(match[0], tensor), name
+
+
+def test_nan_in_the_final_weights_saves_and_registers_no_artifact(tiny_model_dir, tmp_path, monkeypatch):
+    """The last optimizer step can turn a weight NaN after the last finite loss: the artifact is refused."""
+    from tailorlm.train import run, run_training
+    from tailorlm.train.monitor import TrainingDiverged
+
+    real_loop = run.run_loop
+
+    def loop_then_poison(model, *args, **kwargs):
+        result = real_loop(model, *args, **kwargs)
+        with torch.no_grad():
+            next(p for p in model.parameters() if p.requires_grad).view(-1)[0] = float("nan")
+        return result
+
+    monkeypatch.setattr(run, "run_loop", loop_then_poison)
+    ds = write_dataset_version(tmp_path / "ds", n_train=16, n_val=4)
+    ws = Workspace(tmp_path)
+    with pytest.raises(TrainingDiverged, match=r"model: weight .*lora_A.* has NaN/Inf values .* not registered"):
+        run_training(make_spec(tmp_path, tiny_model_dir, max_steps=2, save_every=100), ws, ds, progress=False)
+    with ws.store.engine.connect() as conn:
+        status, info = conn.execute(text("SELECT status, info FROM runs")).one()
+    assert status == "failed" and "NaN/Inf" in json.loads(info)["error"] and "model_path" not in json.loads(info)
+    run_dir = next((tmp_path / ".tailor" / "runs").iterdir())
+    assert not (run_dir / "model").exists()
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".staging")]  # nothing half-written left
+
+
+def test_save_artifact_refuses_non_finite_weights(tiny_model_dir, tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from tailorlm.train.export import first_non_finite, save_artifact
+    from tailorlm.train.monitor import TrainingDiverged
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert first_non_finite(model.state_dict()) is None
+    with torch.no_grad():
+        model.model.layers[1].mlp.down_proj.weight[0, 0] = float("inf")
+    assert first_non_finite(model.state_dict()) == "model.layers.1.mlp.down_proj.weight"
+    with pytest.raises(TrainingDiverged, match=r"out: weight model.layers.1.mlp.down_proj.weight has NaN/Inf"):
+        save_artifact(model, tokenizer, tmp_path / "out", {}, "full")
+    assert not (tmp_path / "out").exists()
+    gathered = {k: v.clone() for k, v in model.state_dict().items()}
+    gathered["model.layers.1.mlp.down_proj.weight"][0, 0] = 0.0  # a gathered (finite) state dict is what is saved
+    save_artifact(model, tokenizer, tmp_path / "out", {}, "full", state_dict=gathered)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert reloaded.model.layers[1].mlp.down_proj.weight[0, 0].item() == 0.0
+
+
+def test_early_stopping_never_ships_the_last_weights_in_place_of_a_missing_best(tiny_model_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForCausalLM
+
+    from tailorlm.train.run import final_weights
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    stopped = SimpleNamespace(step=6, stopped_early=True, best_step=2)
+    with pytest.raises(FileNotFoundError, match=r"step-000002/trainable.pt: missing, so early stopping cannot ship"):
+        final_weights(model, stopped, tmp_path)
+    finished = SimpleNamespace(step=6, stopped_early=False, best_step=2)
+    assert final_weights(model, finished, tmp_path) == (model, None, 6)  # no early stop: the last weights

@@ -52,10 +52,26 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _sharded(accelerator) -> bool:
+def is_sharded(accelerator) -> bool:
+    """DeepSpeed or FSDP: optimizer state (and for ZeRO-3/FSDP the weights) split across processes."""
     from accelerate.utils import DistributedType
 
     return accelerator is not None and accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+
+
+def params_sharded(accelerator) -> bool:
+    """FSDP or DeepSpeed ZeRO-3: each process holds only a shard of every weight."""
+    from accelerate.utils import DistributedType
+
+    if accelerator is None:
+        return False
+    if accelerator.distributed_type == DistributedType.FSDP:
+        return True
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    return accelerator.distributed_type == DistributedType.DEEPSPEED and plugin is not None and plugin.zero_stage == 3
+
+
+_sharded = is_sharded
 
 
 def save_checkpoint(ckpt_root: Path, step: int, model, optimizer, scheduler, state: dict[str, Any], accelerator=None) -> Path:

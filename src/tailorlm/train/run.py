@@ -132,7 +132,8 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
         accelerator: an ``accelerate.Accelerator`` under ``accelerate launch`` / ``torchrun``.
 
     Raises:
-        TrainingDiverged: the loss became NaN/Inf (the run is marked failed, nothing is saved).
+        TrainingDiverged: the loss, a gradient norm or a final weight became NaN/Inf (the run is
+            marked failed; no artifact is saved or registered).
     """
     main = accelerator is None or accelerator.is_main_process
     run_id, run_dir, resume_from, key = _open_run(spec, ws, dataset, resume, accelerator)
@@ -145,37 +146,88 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     try:
         result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
                           resume_from=resume_from, accelerator=accelerator)
+        final, state, weights_step = final_weights(model, result, run_dir, accelerator)
+        metrics = _metrics(result, eff, cfg.lr, skipped, weights_step)
+        run = TrainRun(run_id=run_id, path=str(run_dir), model_path=str(run_dir / "model"), method=spec.train.method,
+                       base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
+                       base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
+        if main:
+            save_artifact(final, loaded.tokenizer, Path(run.model_path), _provenance(run, dataset, spec), run.method,
+                          state_dict=state)
     except BaseException as exc:
         if main:
             _record(ws, run_id, "failed", run_dir, {**info, "error": f"{type(exc).__name__}: {exc}"}, dataset.version)
         raise
-    final = accelerator.unwrap_model(model) if accelerator else model
-    if result.stopped_early and result.best_step is not None:
-        best = run_dir / "checkpoints" / f"step-{result.best_step:06d}" / "trainable.pt"
-        if best.exists():
-            final.load_state_dict(torch.load(best, weights_only=True), strict=False)
-    metrics = {
-        "train_loss": result.train_loss, "eval_loss": result.eval_loss, "best_eval_loss": result.best_eval_loss,
-        "best_step": result.best_step, "steps": result.step, "train_tokens": result.tokens,
-        "wall_seconds": round(result.wall_seconds, 2),
-        "tokens_per_second": result.tokens / result.wall_seconds if result.wall_seconds else 0.0,
-        "packing_efficiency": round(eff, 4), "stopped_early": result.stopped_early, "learning_rate": cfg.lr,
-        "skipped_rows": sum(len(v) for v in skipped.values()),
-    }
-    run = TrainRun(run_id=run_id, path=str(run_dir), model_path=str(run_dir / "model"), method=spec.train.method,
-                   base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
-                   base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
     if main:
-        provenance = {"run_id": run_id, "method": run.method, "base_ref": run.base_ref, "base_path": run.base_path,
-                      "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
-                      "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
-                      "metrics": metrics, "spec": spec.model_dump(mode="json")}
-        save_artifact(final, loaded.tokenizer, Path(run.model_path), provenance, run.method)
         _record(ws, run_id, "finished", run_dir, {**info, "metrics": metrics, "model_path": run.model_path},
                 dataset.version, finished=True)
     if accelerator is not None:
         accelerator.wait_for_everyone()
     return run
+
+
+def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec) -> dict:
+    """``provenance.json`` of the artifact (code version and method are added by save_artifact)."""
+    return {"run_id": run.run_id, "method": run.method, "base_ref": run.base_ref, "base_path": run.base_path,
+            "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
+            "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
+            "metrics": run.metrics, "spec": spec.model_dump(mode="json")}
+
+
+def _metrics(result, eff: float, lr: float, skipped: dict, weights_step: int) -> dict:
+    """``TrainRun.metrics`` (see docs/training.md)."""
+    return {
+        "train_loss": result.train_loss, "eval_loss": result.eval_loss, "best_eval_loss": result.best_eval_loss,
+        "best_step": result.best_step, "steps": result.step, "weights_step": weights_step,
+        "train_tokens": result.tokens, "wall_seconds": round(result.wall_seconds, 2),
+        "tokens_per_second": result.tokens / result.wall_seconds if result.wall_seconds else 0.0,
+        "packing_efficiency": round(eff, 4), "stopped_early": result.stopped_early, "learning_rate": lr,
+        "skipped_rows": sum(len(v) for v in skipped.values()),
+    }
+
+
+def final_weights(model, result, run_dir: Path, accelerator=None):
+    """The weights to ship: the best checkpoint's after early stopping, else the last step's.
+
+    Every process must call this. Under FSDP or DeepSpeed ZeRO-3 each process holds only a shard of
+    the weights; ``accelerator.get_state_dict`` gathers them (a collective) and the main process
+    gets the full state dict, which :func:`~tailorlm.train.export.save_artifact` writes.
+
+    Returns:
+        ``(unwrapped model, state dict or None, step of the weights)``; the state dict is ``None``
+        single-process (the model's own weights are saved).
+
+    Raises:
+        FileNotFoundError: early stopping chose a best checkpoint that is missing (the last weights
+            are never shipped in its place).
+    """
+    final = accelerator.unwrap_model(model) if accelerator is not None else model
+    step = result.step
+    if result.stopped_early and result.best_step is not None:
+        restore_best(run_dir / "checkpoints" / f"step-{result.best_step:06d}", model, final, accelerator)
+        step = result.best_step
+    state = accelerator.get_state_dict(model) if accelerator is not None else None
+    return final, state, step
+
+
+def restore_best(best: Path, model, final, accelerator=None) -> None:
+    """Load the best checkpoint's weights back (all processes when sharded, else the main one)."""
+    sharded = ck.is_sharded(accelerator)
+    if not sharded and accelerator is not None and not accelerator.is_main_process:
+        return  # only the main process saves the artifact
+    marker = best / "state.json" if sharded else best / "trainable.pt"
+    if not marker.exists():
+        raise FileNotFoundError(
+            f"{marker}: missing, so early stopping cannot ship the best weights (step {best.name}); the last "
+            "weights are not shipped in their place. Keep the run folder intact (do not delete checkpoints "
+            "while training) and train again, or set train.early_stopping_patience: 0.")
+    if sharded:
+        accelerator.load_state(str(best))  # model shards (and optimizer), written by save_state
+        return
+    missing_or_extra = final.load_state_dict(torch.load(marker, map_location="cpu", weights_only=True), strict=False)
+    if missing_or_extra.unexpected_keys:
+        raise RuntimeError(f"{marker}: has weights the model lacks ({missing_or_extra.unexpected_keys[:3]}); it was "
+                           "written for another method or base model.")
 
 
 def _open_run(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, resume: bool, accelerator):
@@ -205,6 +257,10 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
     from transformers import get_scheduler
 
     tspec = spec.train
+    if tspec.method in ("prefix", "prompt") and ck.params_sharded(accelerator):
+        raise ValueError(f"train.method: {tspec.method} tuning cannot run with sharded weights (FSDP or DeepSpeed "
+                         "ZeRO-3): PEFT saves its virtual tokens from the live module, not from the gathered "
+                         "state dict. Use the ddp_gpu or deepspeed_zero2 config, or method: lora.")
     model = apply_method(loaded.model, tspec)
     lr = learning_rate(tspec)
     optimizer = _optimizer(model, tspec, lr)
