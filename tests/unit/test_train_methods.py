@@ -95,12 +95,23 @@ def test_default_learning_rate_per_method():
     assert learning_rate(TrainSpec(method="full", learning_rate=1e-4)) == 1e-4
 
 
+def _has_bitsandbytes() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="QLoRA needs CUDA (bitsandbytes 4-bit); refused on CPU at spec check")
+@pytest.mark.skipif(not _has_bitsandbytes(), reason="QLoRA needs bitsandbytes: pip install 'tailorlm[qlora]'")
 def test_qlora_trains_on_cuda(tiny_model_dir, tokenizer):  # pragma: no cover - CUDA only
     from tailorlm.train.methods import load_for_method
 
-    spec = TrainSpec(method="qlora")
+    torch.manual_seed(0)
+    spec = TrainSpec(method="qlora", lora={"dropout": 0.0})
     model = apply_method(load_for_method(spec, str(tiny_model_dir), "cuda", torch.bfloat16), spec)
+    assert any("4bit" in type(m).__name__ for m in model.modules())  # the base really is quantized
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert before
     batch = _batch(tokenizer)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
@@ -111,7 +122,27 @@ def test_qlora_trains_on_cuda(tiny_model_dir, tokenizer):  # pragma: no cover - 
         opt.step()
         opt.zero_grad()
         losses.append(float(loss.detach()))
-    assert losses[-1] < losses[0]
+    assert losses[-1] < losses[0], losses
+    unchanged = [n for n, p in model.named_parameters() if p.requires_grad and torch.equal(before[n], p.detach())]
+    assert not unchanged, unchanged  # every adapter tensor moved
+
+
+def test_qlora_without_bitsandbytes_fails_at_spec_check(tmp_path, monkeypatch):
+    """A CUDA machine without bitsandbytes is refused at spec check with the install command."""
+    import importlib.util
+
+    from tailorlm.spec import parse_spec
+    from tailorlm.spec.checks import check_method
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    spec = parse_spec({"project": "q", "data": {"sources": [{"path": "x"}]}, "train": {"method": "qlora"}}, tmp_path)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+    assert check_method(spec, False) == [
+        "train.method: qlora needs the bitsandbytes package (4-bit kernels), which is not installed. "
+        "Install it with: pip install 'tailorlm[qlora]' (or use method: lora)."]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "bitsandbytes" else real_find_spec(name, *a))
+    assert check_method(spec, False) == []  # CUDA and bitsandbytes present: accepted
 
 
 def test_train_checks_catch_bad_combinations(tiny_model_dir, tmp_path):

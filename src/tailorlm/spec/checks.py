@@ -89,6 +89,14 @@ def check_method(spec: "TailorSpec", check_files: bool) -> list[str]:
                 "train.method: qlora needs a CUDA GPU (4-bit bitsandbytes kernels); none is available. "
                 "Use method: lora on this machine."
             )
+        else:
+            import importlib.util
+
+            if importlib.util.find_spec("bitsandbytes") is None:  # located, never imported (slow, CUDA init)
+                out.append(
+                    "train.method: qlora needs the bitsandbytes package (4-bit kernels), which is not "
+                    "installed. Install it with: pip install 'tailorlm[qlora]' (or use method: lora)."
+                )
     if spec.train.packing and method in ("prefix", "prompt"):
         out.append(
             f"train.packing: packing cannot be combined with method '{method}' (virtual tokens are "
