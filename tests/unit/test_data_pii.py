@@ -11,6 +11,7 @@ import pytest
 
 from tailorlm.data import pii as pii_mod
 from tailorlm.data.pii import Scrubber, ner_segments, needs_ner
+from tailorlm.data.pii_address import address_recognizers
 from tailorlm.data.pii_eval import load_labelled, score
 from tailorlm.spec.data import CustomRecognizer, PIISpec
 
@@ -90,7 +91,8 @@ def test_sentence_level_ner_finds_what_whole_text_ner_finds(scrubber):
     """The same entities as NER over the whole text, on messages with several sentences."""
     texts = ["Good afternoon,\n\nI need a loan. My credit score is 655.\n\nBest regards,\nCarmen Bergström",
              "I'm moving next week. I don't want statements at the old place. Email me at h.reyes@example.net.",
-             "Hey there. my card fell out somewhere in Seoul. I searched twice. Thanh Adeyemi"]
+             "Hey there. my card fell out somewhere in Seoul. I searched twice. Thanh Adeyemi",
+             "I moved last month. My card went to 42 Elm Street, Springfield, IL 62704. Please resend it."]
     engine = scrubber.nlp_engine
     whole = [engine._doc_to_nlp_artifact(d, "en") for d in engine.nlp["en"].pipe(texts)]
     arts = engine.artifacts(texts)
@@ -161,3 +163,60 @@ def test_debug_logging_never_shows_record_text(scrubber, caplog):
     with caplog.at_level(logging.DEBUG):
         scrubber.scrub_records([["please phone me, my email is kim.park@example.com"]])
     assert "kim.park@example.com" not in caplog.text
+
+
+@pytest.mark.parametrize("text, address", [
+    ("Please send it to 42 Elm Street, Springfield, IL 62704.", "42 Elm Street, Springfield, IL 62704"),
+    ("The office is at 1600 Pennsylvania Avenue NW, Washington, DC 20500",
+     "1600 Pennsylvania Avenue NW, Washington, DC 20500"),
+    ("Ship to 221B Baker Street, London NW1 6XE, UK please", "221B Baker Street, London NW1 6XE, UK"),
+    ("My new address: 350 5th Avenue, Suite 200, New York, NY 10118", "350 5th Avenue, Suite 200, New York, NY 10118"),
+    ("Flat 3, 12 High Street\nLeeds LS1 4AP", "Flat 3, 12 High Street\nLeeds LS1 4AP"),
+    ("100 West 57th St., Apt 4B, New York, NY 10019-1234 is my home",
+     "100 West 57th St., Apt 4B, New York, NY 10019-1234"),
+    ("Mail me at PO Box 1234, Austin, TX 78701", "PO Box 1234, Austin, TX 78701"),
+    ("It was delivered to 7 Oak Rd, then lost", "7 Oak Rd"),
+])
+def test_address_recognizers_find_the_whole_address(text, address):
+    spans = [(r.start, r.end, r.score) for rec in address_recognizers() for r in rec.analyze(text, ["LOCATION"])]
+    start, end, score = max(spans, key=lambda s: (s[2], s[1] - s[0]))
+    assert text[start:end] == address and score >= 0.85
+
+
+@pytest.mark.parametrize("text", ["I paid 42 dollars on the 3rd and it came back",
+                                  "transfer 500 to account 12345678",
+                                  "I was charged 12345 points for 3 Main items",
+                                  "the branch on 5th Avenue was closed"])
+def test_address_recognizers_leave_other_numbers_alone(text):
+    """Nothing at or above the 0.5 threshold without a context word (a bare 5 digits scores 0.2)."""
+    assert all(r.score < 0.5 for rec in address_recognizers() for r in rec.analyze(text, ["LOCATION"]))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Please send it to 42 Elm Street, Springfield, IL 62704.", "Please send it to <LOCATION_1>."),
+    ("The office is at 1600 Pennsylvania Avenue NW, Washington, DC 20500", "The office is at <LOCATION_1>"),
+    ("i live at 42 elm street now", "i live at <LOCATION_1> now"),  # lower case: the context word "live" counts
+    ("my zip is 62704 and the card is blocked", "my zip is <LOCATION_1> and the card is blocked"),
+    ("order 62704 arrived broken", "order 62704 arrived broken"),  # a bare ZIP needs a context word
+])
+def test_addresses_become_one_placeholder(scrubber, text, expected):
+    """NER's pieces (Springfield, IL) lose to the whole-address span: no house number or ZIP leaks."""
+    [((out,), counts)] = scrubber.scrub_records([[text]])
+    assert out == expected
+    assert counts["LOCATION"] == expected.count("<LOCATION_")
+
+
+def test_numbers_near_streets_are_not_addresses(scrubber):
+    """"42 dollars on Main Street" has no house number: the amount stays (NER may still take the street)."""
+    text = "I paid 42 dollars on Main Street"
+    [found] = scrubber.analyze([text])
+    assert all(r.start >= text.index("Main") for r in found)
+    [((acct,), _)] = scrubber.scrub_records([["transfer 500 to account 12345678"]])
+    assert acct == "transfer 500 to account <ACCOUNT_NUMBER_1>"
+
+
+def test_addresses_are_found_without_the_ner_model():
+    s = Scrubber(["LOCATION"], ner=False)
+    assert not s.has_ner
+    [((out,), _)] = s.scrub_records([["Ship to 221B Baker Street, London NW1 6XE, UK please"]])
+    assert out == "Ship to <LOCATION_1> please"

