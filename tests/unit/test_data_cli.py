@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import yaml
 from typer.testing import CliRunner
@@ -36,6 +37,24 @@ def test_prepare_card_preview(tmp_path, tiny_model_dir):
     prev = runner.invoke(app, ["data", "preview", "--spec", str(spec), "-n", "2"])
     assert prev.exit_code == 0, prev.output
     assert "<|im_start|>assistant" in prev.stdout and "with loss" in prev.stdout
+
+
+def test_prepare_shows_file_warnings_with_the_file_name(tmp_path, tiny_model_dir, caplog):
+    """A Latin-1 CSV is converted and the user is told so while the command runs (stderr log)."""
+    rows = "".join(f"Ma carte {i} a été volée à la gare,{('block', 'unblock', 'replace')[i % 3]}\n" for i in range(18))
+    (tmp_path / "latin.csv").write_bytes(("text,intent\n" + rows).encode("latin-1"))
+    (tmp_path / "empty.jsonl").write_text("")
+    spec = {"project": "cli", "model": {"base": str(tiny_model_dir)},
+            "data": {"sources": [{"path": "latin.csv"}, {"path": "empty.jsonl"}],
+                     "fields": {"input": "text", "label": "intent"}, "pii": {"enabled": False},
+                     "dedup": {"near": False}}}
+    (tmp_path / "tailor.yaml").write_text(yaml.safe_dump(spec))
+    with caplog.at_level(logging.WARNING):
+        res = runner.invoke(app, ["data", "prepare", "--spec", str(tmp_path / "tailor.yaml"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    shown = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("tailorlm")]
+    assert any(m.startswith("latin.csv: not UTF-8") and "converted to UTF-8" in m for m in shown), shown
+    assert any(m.startswith("empty.jsonl: the file is empty") for m in shown), shown
 
 
 def test_preview_marks_only_the_answer_and_end_of_turn(tmp_path, tiny_model_dir, tokenizer):

@@ -6,15 +6,16 @@ could not be read (it is then quarantined downstream, never dropped). Nothing he
 file in memory except plain ``.json`` arrays (use JSONL for large data).
 
 File-level problems (binary file, undetectable encoding) raise :class:`DataError` with the file
-name and the fix; an empty file is reported as a warning and contributes no records.
+name and the fix; an empty file or a converted encoding is a warning (:func:`warn`: logged for
+the user and kept in the manifest and card), and an empty file contributes no records.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-
 import json
+import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Callable, Iterator
 
 from ..artifacts import sha256_file
 from .errors import DataError
+
+log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".txt", ".md")
 EXTENSIONS = {
@@ -107,6 +110,16 @@ def expand_sources(sources, root: Path) -> list[SourceFile]:
     return files
 
 
+def warn(sf: SourceFile, message: str) -> None:
+    """Record a file-level warning in the manifest and card, and show it (``WARNING`` log) now.
+
+    The CLI shows WARNING logs on stderr, so ``tailorlm data prepare`` and ``tailorlm run`` print
+    "latin.csv: not UTF-8 ...; converted" as they read the file, not only in the card afterwards.
+    """
+    sf.warnings.append(message)
+    log.warning("%s", message)
+
+
 def _looks_binary(sample: bytes) -> bool:
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
@@ -123,7 +136,7 @@ def detect_encoding(sf: SourceFile) -> None:
     with open(sf.path, "rb") as f:
         sample = f.read(SAMPLE_BYTES)
     if not sample.strip(b" \t\r\n\xef\xbb\xbf"):
-        sf.warnings.append(f"{sf.rel}: the file is empty; it contributes no records.")
+        warn(sf, f"{sf.rel}: the file is empty; it contributes no records.")
         return
     if _looks_binary(sample):
         raise DataError(
@@ -134,12 +147,12 @@ def detect_encoding(sf: SourceFile) -> None:
         sf.encoding = "utf-8-sig"
     elif sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         sf.encoding = "utf-16"
-        sf.warnings.append(f"{sf.rel}: decoded from UTF-16 (BOM) and converted to UTF-8.")
+        warn(sf, f"{sf.rel}: decoded from UTF-16 (BOM) and converted to UTF-8.")
         return
     bad, total = _count_bad_utf8_lines(sf.path)
     if bad == 0 or (bad / max(total, 1) <= MAX_BAD_LINE_FRACTION and sf.format in ("jsonl", "csv", "tsv")):
         if bad:
-            sf.warnings.append(f"{sf.rel}: {bad} line(s) are not valid UTF-8; they are quarantined (bad_encoding).")
+            warn(sf, f"{sf.rel}: {bad} line(s) are not valid UTF-8; they are quarantined (bad_encoding).")
         return
     best = _guess_legacy_encoding(sf.path)
     if best is None:
@@ -148,10 +161,8 @@ def detect_encoding(sf: SourceFile) -> None:
             f"'iconv -f <encoding> -t UTF-8 {sf.rel} > fixed.{sf.format}'."
         )
     sf.encoding = best
-    sf.warnings.append(
-        f"{sf.rel}: not UTF-8 ({bad} of {total} lines failed); detected {best} and converted to UTF-8. "
-        "Check a few records; convert the file yourself if the guess is wrong."
-    )
+    warn(sf, f"{sf.rel}: not UTF-8 ({bad} of {total} lines failed); detected {best} and converted to UTF-8. "
+             "Check a few records; convert the file yourself if the guess is wrong.")
 
 
 # Windows-1252 is what most non-UTF-8 business exports (Excel CSVs, old CRMs) use; on short or
