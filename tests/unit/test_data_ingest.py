@@ -167,3 +167,53 @@ def test_messages_need_final_assistant_and_ids_fall_back():
         check_messages([{"role": "user", "content": "hi"}])
     assert record_id({"id": 7}, FIELDS, "a.jsonl", 3) == "7"
     assert record_id({"text": "x"}, FIELDS, "a.jsonl", 3) == "a.jsonl:3"
+
+
+SECRET = "Jane Roe 078-05-1120"
+
+
+@pytest.mark.parametrize(
+    "record, code, says",
+    [
+        ({"text": "x", "intent": 78051120}, "non_string_field", "field 'intent' is an int"),
+        ({"text": {"name": SECRET}, "intent": "a"}, "non_string_field", "field 'text' is a dict with 1 key"),
+        ({"text": [SECRET, SECRET], "intent": "a"}, "non_string_field", "is a list of 2 items"),
+        ({"messages": [{"role": SECRET, "content": "a"}]}, "unknown_role", "a role (a str of 20 characters)"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "Bot", "content": "b"}]}, "unknown_role",
+         "ShareGPT role 'bot'; in 'messages' write 'assistant'"),
+        ({"messages": [{"role": "User ", "content": "a"}]}, "unknown_role", "write exactly 'user'"),
+        ({"messages": [{"role": "user", "content": 78051120}]}, "non_string_field", "content is an int"),
+        ({"conversations": [{"from": SECRET, "value": "a"}]}, "unknown_role", "a 'from' (a str of 20 characters)"),
+    ],
+)
+def test_problem_messages_never_quote_record_values(record, code, says):
+    """quarantine.jsonl holds no record text: messages give the type and size, or a word of our own vocabulary."""
+    with pytest.raises(RecordProblem) as info:
+        to_example(record, "auto", FIELDS, "classification")
+    assert info.value.code == code
+    assert says in info.value.message
+    assert SECRET not in info.value.message and "Jane" not in info.value.message
+    assert "78051120" not in info.value.message
+
+
+def test_unknown_label_names_the_allowed_set_not_the_value():
+    from tailorlm.data.steps import unknown_label_message
+
+    msg = unknown_label_message("Card_Lost", ["card_lost", "balance"])
+    assert "Card_Lost" not in msg and "a str of 9 characters" in msg
+    assert "(card_lost, balance)" in msg and "closest allowed label is 'card_lost'" in msg
+    msg = unknown_label_message(SECRET, ["card_lost", "balance"])
+    assert SECRET not in msg and "closest" not in msg and "objective.labels" in msg
+
+
+def test_quarantined_unknown_label_keeps_the_value_out():
+    from tailorlm.data.steps import convert_batch
+    from tailorlm.spec.data import DedupSpec, FilterSpec
+
+    raw = [json.dumps({"text": "hi there", "intent": SECRET}), json.dumps({"text": "hi again", "intent": "card_lost"})]
+    batch = {"idx": [0, 1], "source": ["a.jsonl"] * 2, "line": [1, 2], "raw": raw, "status": ["", ""],
+             "message": ["", ""]}
+    out = convert_batch(batch, records={}, fields=FIELDS, task="classification", clean_steps=["whitespace"],
+                        filters=FilterSpec(), known_labels=["card_lost"], dedup=DedupSpec(near=False))
+    assert out["status"] == ["quarantine:unknown_label", ""]
+    assert SECRET not in out["message"][0] and "objective.labels (card_lost)" in out["message"][0]

@@ -19,6 +19,37 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
                   "bot": "assistant", "model": "assistant", "system": "system"}
 
 
+def describe_value(value: Any) -> str:
+    """The type and size of a record value, never the value: quarantine messages hold no record text.
+
+    ``quarantine.jsonl`` is unscrubbed-data-free by design (docs/data.md), and a stray value can be
+    PII (an SSN stored as a number, a name in a role field), so messages say "an int" or "a str of
+    12 characters" and point at ``source:line`` for the value itself.
+    """
+    if value is None:
+        return "null"
+    name = type(value).__name__
+    article = "an" if name[0] in "aeiou" else "a"
+    if isinstance(value, str):
+        return f"a str of {_count(len(value), 'character')}"
+    if isinstance(value, (list, tuple)):
+        return f"{article} {name} of {_count(len(value), 'item')}"
+    if isinstance(value, dict):
+        return f"a dict with {_count(len(value), 'key')}"
+    return f"{article} {name}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _known_alias(value: Any, vocabulary) -> str | None:
+    """``value`` lower-cased when it is a word of ``vocabulary`` (ours, so safe to quote), else None."""
+    if isinstance(value, str) and value.strip().lower() in vocabulary:
+        return value.strip().lower()
+    return None
+
+
 def _text(obj: dict, key: str, *, required: bool = True, allow_empty: bool = False) -> str | None:
     """A string field; absent/non-string/empty values raise the matching error code."""
     if key not in obj or obj[key] is None:
@@ -29,7 +60,8 @@ def _text(obj: dict, key: str, *, required: bool = True, allow_empty: bool = Fal
     if not isinstance(value, str):
         raise RecordProblem(
             "non_string_field",
-            f"field '{key}' is a {type(value).__name__} ({str(value)[:40]!r}), expected text; quote it in the source.",
+            f"field '{key}' is {describe_value(value)}, expected text; quote it in the source "
+            "(or map a text column with data.fields).",
         )
     if not allow_empty and not value.strip():
         raise RecordProblem("empty_field", f"field '{key}' is empty.")
@@ -51,10 +83,11 @@ def check_messages(messages: Any, *, need_final_assistant: bool = True) -> list[
             raise RecordProblem("non_string_field", f"message {i} is not an object with role and content.")
         role = m.get("role")
         if role not in ROLES:
-            raise RecordProblem("unknown_role", f"message {i} has role {role!r}; use system, user or assistant.")
+            raise RecordProblem("unknown_role", _unknown_role_message(i, role))
         content = m.get("content")
         if not isinstance(content, str):
-            raise RecordProblem("non_string_field", f"message {i} ({role}) content is {type(content).__name__}, expected text.")
+            raise RecordProblem("non_string_field",
+                                f"message {i} ({role}) content is {describe_value(content)}, expected text.")
         out.append({"role": role, "content": content})
     turns = [m for m in out if m["role"] != "system"]
     if any(m["role"] == "system" for m in out[1:]):
@@ -71,6 +104,20 @@ def check_messages(messages: Any, *, need_final_assistant: bool = True) -> list[
         if not turns[-1]["content"].strip():
             raise RecordProblem("empty_field", "the final assistant turn is empty.")
     return out
+
+
+def _unknown_role_message(i: int, role: Any) -> str:
+    """Why message ``i``'s role is refused; the role itself is quoted only when it is a known word."""
+    if role is None:
+        return f"message {i} has no role; use system, user or assistant."
+    known = _known_alias(role, ROLES)
+    if known:
+        return f"message {i} has role '{known}' written in another case or with spaces; write exactly '{known}'."
+    alias = _known_alias(role, SHAREGPT_ROLES)
+    if alias:
+        return (f"message {i} has the ShareGPT role '{alias}'; in 'messages' write '{SHAREGPT_ROLES[alias]}' "
+                "(or use ShareGPT's conversations: [{from, value}] layout).")
+    return f"message {i} has a role ({describe_value(role)}) that is not system, user or assistant; use one of those."
 
 
 def _split_target(messages: list[dict[str, str]]) -> tuple[list[dict[str, str]], str]:
@@ -143,7 +190,8 @@ def from_sharegpt(obj: dict, fields, task: str) -> Example:
             raise RecordProblem("non_string_field", f"conversation turn {i} is not an object.")
         role = SHAREGPT_ROLES.get(str(m.get("from", "")).lower())
         if role is None:
-            raise RecordProblem("unknown_role", f"turn {i} has from={m.get('from')!r}; use human, gpt or system.")
+            raise RecordProblem("unknown_role", f"turn {i} has a 'from' ({describe_value(m.get('from'))}) that is "
+                                                "not human, gpt or system; use one of those.")
         msgs.append({"role": role, "content": m.get("value")})
     return from_messages({"messages": msgs}, fields, task)
 

@@ -17,7 +17,7 @@ from .clean import clean_example
 from .dedup import band_keys, content_hash, edit_keys, hash_to_int, lsh_params, minhash_signature, near_text
 from .errors import RecordProblem
 from .filters import apply_filters
-from .formats import record_id, to_example
+from .formats import describe_value, record_id, to_example
 
 EXAMPLE_COLUMNS = ("kind", "prompt", "completion", "label", "text", "chosen", "rejected")
 
@@ -87,9 +87,21 @@ def _check_after_clean(ex: dict[str, Any], known_labels: list[str]) -> None:
     if ex["kind"] == "sft" and not any(m["content"].strip() for m in ex["prompt"]):
         raise RecordProblem("empty_field", "the input (user turn) is empty after cleaning.")
     if known_labels and ex["label"] is not None and ex["label"] not in known_labels:
-        raise RecordProblem(
-            "unknown_label", f"label {ex['label']!r} is not in objective.labels ({', '.join(known_labels)})."
-        )
+        raise RecordProblem("unknown_label", unknown_label_message(ex["label"], known_labels))
+
+
+def unknown_label_message(label: str, known_labels: list[str]) -> str:
+    """Why a label is refused, without quoting it (a label column can hold free text or a name).
+
+    The closest label of ``objective.labels`` is named instead (it comes from the spec, not the record).
+    """
+    import difflib
+
+    folded = {k.casefold(): k for k in known_labels}
+    close = difflib.get_close_matches(label.casefold(), list(folded), n=1, cutoff=0.75)
+    hint = f" The closest allowed label is '{folded[close[0]]}'." if close else ""
+    return (f"the label ({describe_value(label)}) is not one of objective.labels ({', '.join(known_labels)})."
+            f"{hint} Fix the label in the source or add it to objective.labels.")
 
 
 def scrub_batch(batch: dict[str, list], *, pii_json: str) -> dict[str, list]:
