@@ -95,3 +95,37 @@ def test_scan_pii_names_a_missing_field(tmp_path):
     src.write_text(json.dumps({"body": "hi"}) + "\n")
     res = runner.invoke(app, ["data", "scan-pii", str(src), "--field", "text"])
     assert res.exit_code == 2 and "x.jsonl:1" in res.output and "--field" in res.output
+
+
+def test_scan_pii_with_unscannable_records_writes_nothing_and_names_them(tmp_path):
+    """Records missing the field stop the command before any span or OUT file: nothing half-done, nothing lost."""
+    rows = [{"id": f"r{i}", "text": f"Call Audrey Horne on (212) 555-01{i:02d}"} for i in range(5)]
+    rows[2] = {"id": "r2", "body": "mail audrey@example.com"}
+    rows[4] = {"id": "r4", "text": 2125550104}
+    src = tmp_path / "notes.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "redacted.jsonl"
+    out.write_text("an older copy\n")
+    res = runner.invoke(app, ["data", "scan-pii", str(src), "--field", "text", "--redact", str(out)])
+    assert res.exit_code == 2
+    assert "notes.jsonl:3 (id r2): no field 'text' (keys: body, id)" in res.output
+    assert "notes.jsonl:5 (id r4): field 'text' is an int" in res.output and "2 of 5 record(s)" in res.output
+    assert "entity_type" not in res.stdout  # no span printed before the error
+    assert out.read_text() == "an older copy\n"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.jsonl", "redacted.jsonl"]  # no temp file left
+
+
+def test_redacted_copy_appears_only_when_complete(tmp_path):
+    from tailorlm.data.scan import atomic_sink
+
+    out = tmp_path / "out.jsonl"
+    try:
+        with atomic_sink(out) as f:
+            f.write("half\n")
+            raise RuntimeError("scrubber crashed mid-file")
+    except RuntimeError:
+        pass
+    assert list(tmp_path.iterdir()) == []
+    with atomic_sink(out) as f:
+        f.write("whole\n")
+    assert out.read_text() == "whole\n" and list(tmp_path.iterdir()) == [out]

@@ -91,10 +91,16 @@ def scan_pii(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, JSON, CSV/TSV or Parquet file."),
     field: str = typer.Option("text", "--field", help="The field holding the text to scan."),
     id_field: str = typer.Option("id", "--id-field", help="The record id field (else the line number)."),
-    redact: Optional[Path] = typer.Option(None, "--redact", help="Also write the file with PII replaced here (JSONL)."),
+    redact: Optional[Path] = typer.Option(
+        None, "--redact", help="Also write the file with PII replaced here (JSONL); it appears only once the whole "
+        "file is scanned (temp file + rename)."),
     spec_path: Optional[Path] = typer.Option(None, "--spec", "-s", help="Use data.pii from this tailor.yaml."),
 ) -> None:
-    """Print detected PII spans as JSONL (id, start, end, entity_type, score); --redact writes a scrubbed copy."""
+    """Print detected PII spans as JSONL (id, start, end, entity_type, score); --redact writes a scrubbed copy.
+
+    The file is checked first: if any record has no text in --field (or cannot be read), nothing is
+    printed or written and the error names each such record's line and id, so no record is lost.
+    """
     from ..data.errors import DataError
     from ..data.scan import scan_file
     from ..spec.data import PIISpec
