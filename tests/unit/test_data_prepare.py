@@ -105,6 +105,29 @@ def test_messy_project_reconciles_and_writes_everything(messy, tokenizer):
         assert conn.execute(text("SELECT COUNT(*) FROM record_lineage")).scalar() == c["kept"]
 
 
+def test_worker_processes_give_the_same_version(messy, tokenizer, monkeypatch):
+    """num_proc: 2 (two datasets.map workers, each with its own scrubber) builds the same rows as one process."""
+    from datasets import Dataset
+
+    spec, ws = messy
+    splits = ("train", "validation", "test")
+    one = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    one_rows = {s: pq.read_table(one.split_path(s)).to_pylist() for s in splits}  # before the same folder is rewritten
+    seen, original = [], Dataset.map
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("num_proc"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "map", spy)
+    spec.data.num_proc, spec.data.batch_size = 2, 7  # workers see other batches than the single process
+    two = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
+    assert seen and set(seen) == {2}  # every per-record step ran in two workers
+    assert two.version == one.version and two.counts == one.counts
+    assert two.counts["pii"]["PERSON"] >= 1 and two.counts["duplicates_near"] >= 1
+    assert {s: pq.read_table(two.split_path(s)).to_pylist() for s in splits} == one_rows
+
+
 def test_too_few_valid_records_is_an_error(tmp_path, tokenizer):
     lines = [json.dumps(r) for r in messages(6)] + ["not json"] * 3
     spec, ws = project(tmp_path, lines, {"pii": {"enabled": False}})

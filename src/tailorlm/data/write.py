@@ -3,7 +3,8 @@
 One streaming pass over the curated Arrow table: each row is either written to its split, or
 logged with its reason (``quarantine.jsonl`` for invalid records, ``removed.jsonl`` for filtered
 and duplicate ones). Logs carry source, line, id and reason, never the record's text, so they hold
-no unscrubbed personal data. The version id hashes the output rows and the data spec section.
+no unscrubbed personal data. The version id hashes the output rows and the data spec section
+(less the settings that only change how fast it is built: :data:`EXECUTION_KEYS`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ OUT_SCHEMA = pa.schema([
     ("chosen", pa.string()), ("rejected", pa.string()), ("cluster", pa.string()),
 ])
 FLUSH = 5000
+# data.* settings that change how the work is spread, never the rows: the same sources and curation
+# settings give the same version with num_proc: 1 or 8 (the manifest still records them).
+EXECUTION_KEYS = ("num_proc", "batch_size")
+
+
+def version_section(spec) -> dict[str, Any]:
+    """The ``data`` spec section as hashed into the version id (without :data:`EXECUTION_KEYS`)."""
+    return {k: v for k, v in spec.section_dict("data").items() if k not in EXECUTION_KEYS}
 
 
 class SplitWriter:
@@ -163,7 +172,7 @@ def write_version(spec, files, ds, status, dedup, split_of, labels, out: Path):
     counts["truncated"] = stats.truncated
     counts["labels"] = dict(sorted(stats.labels.items()))
     counts["pii"] = dict(sorted(stats.pii_kept.items()))
-    version = sha256_json({"rows": hashes, "data": spec.section_dict("data")})[:12]
+    version = sha256_json({"rows": hashes, "data": version_section(spec)})[:12]
     d = spec.data
     manifest = {
         "name": spec.project, "version": version, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
