@@ -209,3 +209,59 @@ def test_early_stopping_never_ships_the_last_weights_in_place_of_a_missing_best(
         final_weights(model, stopped, tmp_path)
     finished = SimpleNamespace(step=6, stopped_early=False, best_step=2)
     assert final_weights(model, finished, tmp_path) == (model, None, 6)  # no early stop: the last weights
+
+
+class _FakeAccelerator:
+    """Just what final_weights/params_sharded touch, recording the calls (FSDP/ZeRO need GPUs)."""
+
+    def __init__(self, kind: str, main: bool, zero_stage: int | None = None):
+        from types import SimpleNamespace
+
+        from accelerate.utils import DistributedType
+
+        self.distributed_type = DistributedType[kind]
+        self.is_main_process = main
+        self.state = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=zero_stage) if zero_stage else None)
+        self.calls = []
+
+    def unwrap_model(self, model):
+        return model
+
+    def load_state(self, path):
+        self.calls.append(("load_state", path))
+
+    def get_state_dict(self, model):
+        self.calls.append("get_state_dict")
+        return {"gathered": torch.zeros(1)} if self.is_main_process else {}
+
+
+@pytest.mark.parametrize("main", [True, False])
+def test_sharded_early_stopping_loads_the_best_shards_on_every_rank_then_gathers(main, tmp_path):
+    from types import SimpleNamespace
+
+    from tailorlm.train.run import final_weights
+
+    best = tmp_path / "checkpoints" / "step-000002"
+    best.mkdir(parents=True)
+    (best / "state.json").write_text("{}")  # written by save_state + our state.json; no trainable.pt when sharded
+    acc = _FakeAccelerator("FSDP", main)
+    model = torch.nn.Linear(2, 2)
+    final, state, step = final_weights(model, SimpleNamespace(step=6, stopped_early=True, best_step=2), tmp_path, acc)
+    assert acc.calls == [("load_state", str(best)), "get_state_dict"]  # a collective: every rank, in this order
+    assert step == 2 and final is model and (state == {"gathered": torch.zeros(1)} if main else state == {})
+    (best / "state.json").unlink()
+    with pytest.raises(FileNotFoundError, match="early stopping cannot ship the best weights"):
+        final_weights(model, SimpleNamespace(step=6, stopped_early=True, best_step=2), tmp_path, _FakeAccelerator("FSDP", main))
+
+
+def test_prefix_and_prompt_are_refused_when_weights_are_sharded(tmp_path):
+    from tailorlm.train.checkpoints import params_sharded
+    from tailorlm.train.run import _setup
+
+    assert params_sharded(_FakeAccelerator("FSDP", True))
+    assert params_sharded(_FakeAccelerator("DEEPSPEED", True, zero_stage=3))
+    assert not params_sharded(_FakeAccelerator("DEEPSPEED", True, zero_stage=2))
+    assert not params_sharded(_FakeAccelerator("MULTI_CPU", True)) and not params_sharded(None)
+    spec = make_spec(tmp_path, tmp_path, method="prefix")
+    with pytest.raises(ValueError, match="prefix tuning cannot run with sharded weights"):
+        _setup(spec, None, None, False, False, _FakeAccelerator("FSDP", True))

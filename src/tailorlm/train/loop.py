@@ -204,10 +204,26 @@ def _train_step(c: _Ctx, step: int) -> dict:
     c.optimizer.step()
     c.scheduler.step()
     c.optimizer.zero_grad(set_to_none=True)
+    loss_mean, rank_tokens = _across_ranks(c, loss_sum, tokens)
     dt = time.perf_counter() - t0
-    return {"step": step + 1, "epoch": round((step + 1) * spec.grad_accum / c.per_epoch, 4), "loss": loss_sum,
-            "lr": lr, "grad_norm": grad_norm, "tokens": tokens * c.world, "seconds": dt,
-            "tokens_per_second": tokens * c.world / dt if dt > 0 else 0.0}
+    row = {"step": step + 1, "epoch": round((step + 1) * spec.grad_accum / c.per_epoch, 4), "loss": loss_mean,
+           "lr": lr, "grad_norm": grad_norm, "tokens": sum(rank_tokens), "seconds": dt,
+           "tokens_per_second": sum(rank_tokens) / dt if dt > 0 else 0.0}
+    if c.world > 1:
+        row["rank_tokens"] = rank_tokens  # what each process trained on this step (they take different batches)
+    return row
+
+
+def _across_ranks(c: _Ctx, loss: float, tokens: int) -> tuple[float, list[int]]:
+    """Mean loss over the processes and each one's token count (one small gather per step).
+
+    Single-process it is ``(loss, [tokens])``. Under ``accelerate launch`` every process must call it.
+    """
+    if c.world == 1:
+        return loss, [tokens]
+    local = torch.tensor([loss, float(tokens)], dtype=torch.float64, device=c.cfg.device)
+    stats = c.accelerator.gather(local).view(c.world, 2)  # (world, [loss, tokens])
+    return float(stats[:, 0].mean()), [int(t) for t in stats[:, 1].tolist()]
 
 
 def _validate(c: _Ctx, val_rows: list[Row], state: dict, monitor: Monitor | None) -> bool:
