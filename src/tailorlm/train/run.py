@@ -105,10 +105,10 @@ def _load_model(spec: TailorSpec):
         return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision)
     from .methods import load_for_method
 
-    resolved = resolve_base(spec.model.base)
+    resolved = resolve_base(spec.model.base, spec.model.revision)
     dev, dtype, _ = select_device(spec.model.device, spec.model.dtype)
     model = load_for_method(spec, resolved.path, dev, dtype)
-    return LoadedModel(model, load_tokenizer(resolved.path, spec.model.revision), dev, False, resolved)
+    return LoadedModel(model, load_tokenizer(resolved.path), dev, False, resolved)
 
 
 def _optimizer(model, spec, lr: float):
