@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def test_worker_processes_give_the_same_version(messy, tokenizer, monkeypatch):
     splits = ("train", "validation", "test")
     one = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
     one_rows = {s: pq.read_table(one.split_path(s)).to_pylist() for s in splits}  # before the same folder is rewritten
-    seen, original = [], Dataset.map
+    seen, original, environ = [], Dataset.map, os.environ
 
     def spy(self, *args, **kwargs):
         seen.append(kwargs.get("num_proc"))
@@ -123,6 +124,7 @@ def test_worker_processes_give_the_same_version(messy, tokenizer, monkeypatch):
     spec.data.num_proc, spec.data.batch_size = 2, 7  # workers see other batches than the single process
     two = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
     assert seen and set(seen) == {2}  # every per-record step ran in two workers
+    assert os.environ is environ  # datasets swaps it for a copy; prepare puts the real one back
     assert two.version == one.version and two.counts == one.counts
     assert two.counts["pii"]["PERSON"] >= 1 and two.counts["duplicates_near"] >= 1
     assert {s: pq.read_table(two.split_path(s)).to_pylist() for s in splits} == one_rows

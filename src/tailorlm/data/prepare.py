@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -79,10 +80,16 @@ def ingest_to_arrow(files: list[SourceFile], out: Path) -> int:
 
 def _map(ds, fn, work: Path, name: str, d, fn_kwargs: dict[str, Any], **kw):
     """One per-record step over the whole table, output written to ``work/<name>.arrow``."""
-    with _timed(name):
-        return ds.map(fn, batched=True, batch_size=d.batch_size, num_proc=d.num_proc if d.num_proc > 1 else None,
-                      fn_kwargs=fn_kwargs, cache_file_name=str(work / f"{name}.arrow"),
-                      new_fingerprint=f"{name}-{work.name}", desc=name, **kw)
+    environ = os.environ
+    try:
+        with _timed(name):
+            return ds.map(fn, batched=True, batch_size=d.batch_size, num_proc=d.num_proc if d.num_proc > 1 else None,
+                          fn_kwargs=fn_kwargs, cache_file_name=str(work / f"{name}.arrow"),
+                          new_fingerprint=f"{name}-{work.name}", desc=name, **kw)
+    finally:
+        # datasets (5.2, arrow_dataset.py) leaves os.environ a deep copy after a num_proc map; code
+        # holding the real mapping (rich's console width, later stages) would then read stale values.
+        os.environ = environ
 
 
 def live_labels(ds) -> list[str]:
