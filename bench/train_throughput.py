@@ -4,8 +4,9 @@ Both paths train LoRA (r=16, alpha=32, all-linear) on the default model (SmolLM2
 the same examples from the support template (the demo data), formatted by the same
 ``encode_sft`` (chat template, loss on the answer + EOS), batch size 16:
 
-* **ours**: ``tailorlm.train`` as ``tailorlm train`` runs it: bf16 autocast only where measured faster
-  than fp32 (not on the 2-vCPU dev machine), length-grouped batches,
+* **ours**: ``tailorlm.train.loop.run_loop`` set up by the same ``_setup`` as ``tailorlm train`` (LoRA
+  wrapping, AdamW, LR schedule, per-step ``metrics.jsonl``/TensorBoard logging included): bf16 autocast
+  only where measured faster than fp32 (not on the 2-vCPU dev machine), length-grouped batches,
   LM head only where a label is predicted, the shared system-prompt prefix computed once per batch;
 * **baseline**: ``transformers.Trainer`` with default ``TrainingArguments`` (fp32, random order),
   ``DataCollatorForSeq2Seq`` (pads to the longest in the batch), no packing.
@@ -86,41 +87,48 @@ def matmul_params(model) -> int:
 
 
 def run_ours(args) -> dict:
+    """The real training loop (``tailorlm.train.loop.run_loop``, as ``tailorlm train`` sets it up), timed
+    from its own per-step log (``metrics.jsonl`` rows: tokens and tokens/s per optimizer step)."""
+    from pathlib import Path
+
     import torch
 
     from tailorlm.models import load_base
-    from tailorlm.spec import TrainSpec
+    from tailorlm.spec import TailorSpec
     from tailorlm.train.collate import collate, plan_batches
-    from tailorlm.train.loop import forward_loss, shared_prefix_len
-    from tailorlm.train.methods import apply_method
-    from tailorlm.train.run import _autocast
+    from tailorlm.train.loop import run_loop, shared_prefix_len
+    from tailorlm.train.run import _setup
 
     torch.manual_seed(0)
-    lm = load_base(args.model)
+    spec = TailorSpec.model_validate({
+        "project": "bench", "data": {"sources": [{"path": "unused.jsonl"}]},
+        "model": {"base": args.model, "dtype": args.dtype},
+        "train": {"method": "lora", "batch_size": args.batch_size, "max_steps": args.steps,
+                  "eval_every": 10 ** 6, "save_every": 10 ** 6},
+    })
+    lm = load_base(args.model, dtype=args.dtype)
     encs = encoded(args.examples, lm.tokenizer)
     n_mm = matmul_params(lm.model)
-    model = apply_method(lm.model, TrainSpec(method="lora"))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-4)
-    ctx = _autocast(lm, None, "auto")  # exactly what run_training picks on this machine
-    plan = plan_batches([len(e) for e in encs], args.batch_size, seed=0, epoch=0, group_by_length=True)
-    times, tokens, done = [], [], []
+    rows = [[e] for e in encs]
+    model, opt, sched, cfg = _setup(spec, lm, {"train": rows}, packed=False, progress=False, accelerator=None)
+    run_dir = Path(args.tmp) / f"ours-run-{os.getpid()}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = run_loop(model, opt, sched, rows, [], cfg, run_dir)
+    steps = [r for r in result.history if "tokens_per_second" in r]
+    cumulative = [r["tokens"] for r in steps]
+    tokens = [b - a for a, b in zip([0] + cumulative, cumulative)]
+    times = [n / r["tokens_per_second"] for n, r in zip(tokens, steps)]
+    # FLOPs actually computed, from the same deterministic batch plan the loop used.
     head = lm.model.get_output_embeddings().weight.numel()  # untied or tied: the V x d projection
-    for k in range(args.steps):
-        batch = collate([[encs[i]] for i in plan[k]], lm.tokenizer.pad_token_id, packed=False)
-        p = shared_prefix_len(batch)
+    plan = plan_batches([len(e) for e in encs], spec.train.batch_size, spec.train.seed, 0, spec.train.group_by_length)
+    done = []
+    for k in range(len(steps)):
+        batch = collate([rows[i] for i in plan[k]], lm.tokenizer.pad_token_id, packed=False)
+        p = shared_prefix_len(batch) if cfg.share_prefix else 0
         kept = (len(batch.keep) if batch.keep is not None else batch.input_ids.shape[1]) * batch.input_ids.shape[0]
         run_tokens = p + batch.n_tokens - p * batch.input_ids.shape[0]  # prefix once, suffixes per row
-        done.append(4 * ((n_mm - head) * run_tokens + head * kept))  # FLOPs actually computed
-        t = time.perf_counter()
-        with ctx():
-            loss = forward_loss(model, batch, 0, lm.device, share_prefix=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - t)
-        tokens.append(batch.n_tokens)
-    out = _summary("ours", times, tokens, n_mm, ctx is not None and ctx == lm.autocast)
+        done.append(4 * ((n_mm - head) * run_tokens + head * kept))
+    out = _summary("ours", times, tokens, n_mm, bool(lm.autocast_bf16) and cfg.autocast == lm.autocast)
     out["computed_flops_per_second"] = sum(done[1:]) / sum(times[1:])
     return out
 
@@ -173,6 +181,8 @@ def _summary(name: str, times: list[float], tokens: list[int], n_mm: int, bf16: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                    help="model.dtype for our path (auto: what tailorlm train picks on this machine)")
     ap.add_argument("--steps", type=int, default=4, help="steps per path (the first is warm-up)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--examples", type=int, default=400, help="support messages to generate")
@@ -194,7 +204,7 @@ def main() -> None:
             for dt in peaks:
                 peaks[dt] = max(peaks[dt], matmul_peak(dt))
             cmd = [sys.executable, __file__, "--path", path, "--steps", str(args.steps), "--batch-size",
-                   str(args.batch_size), "--examples", str(args.examples), "--model", args.model]
+                   str(args.batch_size), "--examples", str(args.examples), "--model", args.model, "--dtype", args.dtype]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             if path not in results or r["tokens_per_second"] > results[path]["tokens_per_second"]:
