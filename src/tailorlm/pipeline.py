@@ -74,9 +74,11 @@ def source_hashes(spec: TailorSpec) -> dict[str, str]:
 
 
 def stage_data(ctx: Context) -> DatasetVersion:
+    from .data.write import version_section  # data.* less num_proc/batch_size (speed, not content)
+
     spec = ctx.spec
     key = sha256_json({
-        "data": spec.section_dict("data"),
+        "data": version_section(spec),
         "objective": spec.section_dict("objective"),
         "tokenizer": spec.model.base,
         "sources": source_hashes(spec),

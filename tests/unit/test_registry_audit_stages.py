@@ -62,3 +62,19 @@ def test_failed_training_closes_its_start_record(tmp_path, tiny_model_dir, monke
     assert "loss is NaN at step 3" in json.loads(res.stdout)[0]["details"]["error"]
     verify = runner.invoke(app, ["audit", "verify", "--spec", str(tmp_path / "tailor.yaml")])
     assert verify.exit_code == 0, verify.output
+
+
+def test_changing_only_num_proc_does_not_rerun_the_data_stage(tmp_path, tiny_model_dir):
+    from tailorlm.pipeline import Context, stage_data
+    from tailorlm.spec import load_spec
+    from tailorlm.workspace import Workspace
+
+    path = _project(tmp_path, tiny_model_dir)
+    first = Context(spec=(spec := load_spec(path)), ws=Workspace.for_spec(spec), progress=False)
+    ds = stage_data(first)
+    raw = yaml.safe_load(path.read_text())
+    raw["data"].update(num_proc=2, batch_size=64)  # how fast, not what: same inputs, same version
+    path.write_text(yaml.safe_dump(raw))
+    again = Context(spec=(spec := load_spec(path)), ws=Workspace.for_spec(spec), progress=False)
+    assert stage_data(again).version == ds.version
+    assert again.skipped == ["data"] and again.ran == []
