@@ -60,6 +60,22 @@ def test_run_is_recorded_in_the_store(lora_run):
         row = conn.execute(text("SELECT status, dataset_version, info FROM runs WHERE id=:i"), {"i": run.run_id}).one()
     assert row[0] == "finished" and row[1] == "v0test"
     assert json.loads(row[2])["metrics"]["steps"] == 6
+    # The precision the steps ran in is on record (fp32 weights here; bf16 autocast where measured faster).
+    assert json.loads(row[2])["precision"].startswith(("float32", "bf16 autocast"))
+
+
+def test_precision_names_what_the_forward_passes_ran_in(tiny_model_dir):
+    import contextlib
+
+    from tailorlm.models import load_base
+    from tailorlm.train.run import precision
+
+    loaded = load_base(str(tiny_model_dir), device="cpu", dtype="float32")
+    loaded.autocast_bf16 = False
+    assert precision(loaded, None, loaded.autocast) == "float32"
+    loaded.autocast_bf16 = True
+    assert precision(loaded, None, loaded.autocast).startswith("bf16 autocast (measured ")
+    assert precision(loaded, None, contextlib.nullcontext).startswith("float32 (bf16 autocast measured ")
 
 
 def test_load_trained_and_merged_export_give_the_same_outputs(lora_run, tmp_path):

@@ -142,7 +142,9 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress)
     model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator)
     info = {"run_key": key, "method": spec.train.method, "packing_efficiency": eff, "skipped": skipped,
-            "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": cfg.lr}
+            "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": cfg.lr,
+            "precision": precision(loaded, accelerator, cfg.autocast)}
+    log.info("training precision: %s", info["precision"])
     try:
         result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
                           resume_from=resume_from, accelerator=accelerator)
@@ -284,6 +286,19 @@ def _configure_deepspeed(accelerator, tspec) -> None:
     if plugin is not None:
         plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = tspec.batch_size
         plugin.deepspeed_config["gradient_accumulation_steps"] = tspec.grad_accum
+
+
+def precision(loaded, accelerator, autocast) -> str:
+    """What the forward passes run in, for the run record: e.g. ``bf16 autocast (measured 2.03x fp32)``."""
+    if accelerator is not None and accelerator.mixed_precision != "no":
+        return f"{accelerator.mixed_precision} mixed precision (accelerate)"
+    dtype = str(next(loaded.model.parameters()).dtype).replace("torch.", "")
+    if str(loaded.device).startswith("cpu") and loaded.autocast_bf16:
+        from .speed import cpu_bf16_speedup
+
+        measured = f"measured {cpu_bf16_speedup():.2f}x fp32"
+        return f"bf16 autocast ({measured})" if autocast == loaded.autocast else f"{dtype} (bf16 autocast {measured})"
+    return dtype
 
 
 def _autocast(loaded, accelerator, dtype_setting: str = "auto"):
