@@ -66,18 +66,24 @@ def list_cmd(
     if as_json:
         print_json(versions)
         return
-    table = Table(title="Model versions")
+    wide = out.width >= 110  # the run id (in `models show` too) only where it fits without squeezing
+    from rich import box
+
+    table = Table(title="Model versions", box=None if not wide else box.HEAVY_HEAD)
     table.add_column("version", no_wrap=True)
-    table.add_column("aliases")
-    table.add_column("gates")
+    table.add_column("aliases", min_width=9)
+    table.add_column("gates", no_wrap=True)
     table.add_column("dataset", no_wrap=True)
-    for col in ("run", "created by"):
-        table.add_column(col)
+    if wide:
+        table.add_column("run", no_wrap=True)
+    table.add_column("by")
     table.add_column("created (UTC)", no_wrap=True)
     for v in versions:
         gates = "-" if v["passed"] is None else "[green]passed[/]" if v["passed"] else "[red]failed[/]"
         ref = f"[strike]{v['ref']}[/] (deleted)" if v["deleted_at"] else v["ref"]
-        table.add_row(ref, ", ".join(v["aliases"]), gates, v["dataset_version"], v["run_id"], v["created_by"], _when(v["created_at"]))
+        run = [v["run_id"]] if wide else []
+        table.add_row(ref, ", ".join(v["aliases"]), gates, v["dataset_version"], *run, v["created_by"],
+                      _when(v["created_at"])[:16])
     out.print(table if versions else "no model versions yet: run 'tailorlm run' (or 'tailorlm train' then 'tailorlm eval').")
 
 
