@@ -27,6 +27,8 @@ from typing import Any, Sequence
 
 import torch
 
+from .models.compat import cache_kwargs
+
 Message = dict[str, str]
 
 
@@ -138,9 +140,13 @@ def supports_prefix_cache(model: Any) -> bool:
 
 def prefill_prefix(model: Any, prefix: Sequence[int], autocast: Any) -> Any:
     """Key/value cache of the shared prefix, computed once (batch of 1)."""
+    from transformers import DynamicCache
+
     ids = torch.tensor([list(prefix)], dtype=torch.long, device=model.device)
+    cache = DynamicCache(config=model.config)
     with torch.inference_mode(), autocast:
-        return model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+        model(input_ids=ids, use_cache=True, logits_to_keep=1, **cache_kwargs(model, cache))  # fills it in place
+    return cache
 
 
 def generate_batch_prefixed(model: Any, tokenizer: Any, prefix_cache: Any, prefix_len: int,
@@ -164,8 +170,8 @@ def generate_batch_prefixed(model: Any, tokenizer: Any, prefix_cache: Any, prefi
     out_tokens = torch.empty((bsz, 0), dtype=torch.long, device=dev)
     done = torch.zeros(bsz, dtype=torch.bool, device=dev)
     with torch.inference_mode(), autocast:
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                    use_cache=True, logits_to_keep=1)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    **cache_kwargs(model, cache))  # the cache grows in place, step by step
         for _ in range(max_new_tokens):
             nxt = out.logits[:, -1, :].argmax(-1)  # (B,) greedy
             nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
@@ -175,8 +181,8 @@ def generate_batch_prefixed(model: Any, tokenizer: Any, prefix_cache: Any, prefi
                 break
             mask = torch.cat([mask, torch.ones(bsz, 1, dtype=mask.dtype, device=dev)], dim=1)
             pos = pos[:, -1:] + 1
-            out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
-                        past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+            out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, use_cache=True,
+                        logits_to_keep=1, **cache_kwargs(model, cache))
     return _trim_rows(out_tokens.tolist(), set(stops))
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..models.compat import cache_kwargs
 from ..spec import TrainSpec
 from . import checkpoints as ck
 from .collate import Batch, Row, collate, plan_batches
@@ -84,7 +85,7 @@ def _prefix_cache(model, prefix: torch.Tensor, batch_size: int):
     from transformers import DynamicCache
 
     cache = DynamicCache(config=getattr(model, "module", model).config)
-    model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    model(input_ids=prefix, use_cache=True, logits_to_keep=1, **cache_kwargs(model, cache))  # fills it in place
     cache.batch_repeat_interleave(batch_size)
     return cache
 
@@ -109,8 +110,8 @@ def forward_loss(model, batch: Batch, offset: int, device: str, share_prefix: bo
     kwargs = {"input_ids": ids, "logits_to_keep": (keep + offset).to(device), "use_cache": False}
     if p:
         kwargs.update(input_ids=ids[:, p:], logits_to_keep=(keep - p).to(device), use_cache=True,
-                      past_key_values=_prefix_cache(model, ids[:1, :p], ids.shape[0]),
-                      position_ids=torch.arange(p, width, device=device).expand(ids.shape[0], -1))
+                      position_ids=torch.arange(p, width, device=device).expand(ids.shape[0], -1),
+                      **cache_kwargs(model, _prefix_cache(model, ids[:1, :p], ids.shape[0])))
     if batch.attention_mask is None:
         kwargs["position_ids"] = batch.position_ids.to(device)  # packed: resets define the blocks
     else:
