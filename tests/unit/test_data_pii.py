@@ -220,3 +220,25 @@ def test_addresses_are_found_without_the_ner_model():
     assert not s.has_ner
     [((out,), _)] = s.scrub_records([["Ship to 221B Baker Street, London NW1 6XE, UK please"]])
     assert out == "Ship to <LOCATION_1> please"
+
+
+@pytest.mark.parametrize("span, allow, keep", [
+    ("x3", (), False),                           # no word of two letters: not a place
+    ("ATM", (), False), ("atm", (), False),      # everyday terms, not organisations
+    ("Northwind Savings Plus", ("Northwind",), False),  # the company's own product
+    ("Northwind Bank", ("northwind",), False),
+    ("Northwinds Group", ("Northwind",), True),  # whole words only
+    ("Acme Corp", ("Northwind",), True),
+    ("Łukasz Nowak", (), True),                  # letters in any script
+])
+def test_plausible_ner_span(span, allow, keep):
+    assert pii_mod.plausible_ner_span(span, allow) is keep
+
+
+def test_generic_terms_and_allowed_products_are_not_redacted_but_names_are():
+    s = Scrubber.from_spec(PIISpec(allow=["Northwind"]))
+    texts = ["my card was declined at the ATM", "How much is in my Northwind Savings Plus account?",
+             "overdraft fees x3 refund pls", "Hi, I am Laura Palmer from Acme Corp in Springfield."]
+    found = [[(r.entity_type, t[r.start:r.end]) for r in rs] for t, rs in zip(texts, s.analyze(texts))]
+    assert found[:3] == [[], [], []]
+    assert found[3] == [("PERSON", "Laura Palmer"), ("ORGANIZATION", "Acme Corp"), ("LOCATION", "Springfield")]

@@ -45,6 +45,27 @@ NER_IGNORE = ["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCE
 # Capitalized words that start sentences or are common in messages but are never names by themselves.
 _COMMON_CAPS = {"i", "i'm", "i've", "i'll", "i'd", "hi", "hello", "hey", "dear", "thanks", "thank", "please",
                 "ok", "okay", "yes", "no", "regards", "best", "kind", "sincerely"}
+# Generic terms the small NER model tags as organisations or places ("my card failed at the ATM"):
+# never personal data, and replacing them would teach the model placeholders for everyday words.
+GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "usd", "eur", "gbp", "iban", "swift",
+                 "ach", "kyc", "cvv", "cvc", "ssn", "dob", "vat", "eta", "asap", "fyi", "ira", "hsa", "cd", "pdf",
+                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service"}
+_WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
+
+
+def plausible_ner_span(span: str, allow: Sequence[str] = ()) -> bool:
+    """Whether an NER span (person, organisation, place) can be what it claims.
+
+    Drops spans with no word of two letters ("x3"), generic terms (:data:`GENERIC_TERMS`), and
+    spans that contain an allowed name as a whole word ("Northwind Savings Plus" when ``allow``
+    holds "Northwind": the company's own products are not personal data).
+    """
+    text = span.strip()
+    if not _WORD2.search(text) or text.lower() in GENERIC_TERMS:
+        return False
+    return not any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.IGNORECASE) for a in allow if a.strip())
+
+
 _CAP_WORD = re.compile(r"(?<![\w'’])([A-Z][\w'’-]*)")
 _SENTENCE_END = re.compile(r"[.!?:;\n\"'(]\s{0,3}$")  # tested on the few characters before a word
 
@@ -413,6 +434,9 @@ class Scrubber:
             found = self.analyzer.analyze(text=chunk, language="en", entities=possible_entities(chunk, self.entities),
                                           nlp_artifacts=a, score_threshold=self._floor, allow_list=self.allow or None)
             for r in found:
+                ner = (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer"
+                if ner and not plausible_ner_span(chunk[r.start:r.end], self.allow):
+                    continue
                 if r.score >= self.entity_thresholds.get(r.entity_type, self.threshold):
                     r.start, r.end = r.start + off, r.end + off
                     out[i].append(r)
