@@ -66,6 +66,13 @@ def test_spec_rules_flag_each_violation():
     assert [e["id"] for e in summary["max_chars"]["examples"]] == ["a", "c"]
 
 
+def test_summary_keeps_rule_names_that_contain_colon_space():
+    rules = C.build_rules(ComplianceSpec(forbidden=["Note: guaranteed"], pii=False))
+    flags = C.check_answers(["note: guaranteed returns", "fine"], [{}, {}], rules)
+    summary = C.summarize(flags, ["a", "b"], rule_names=list(rules))
+    assert list(summary) == ["forbidden:Note: guaranteed"] and summary["forbidden:Note: guaranteed"]["count"] == 1
+
+
 def test_required_rule_flags_missing_disclaimer():
     rule = C.required_rule("disclaimer")
     assert rule("no such text", {}) == "missing required pattern 'disclaimer'"

@@ -108,12 +108,18 @@ def check_answers(answers: Sequence[str], examples: Sequence[dict], rules: dict[
     return out
 
 
-def summarize(flags: Sequence[list[str]], ids: Sequence[str], max_examples: int = 3) -> dict[str, dict]:
-    """Per rule: violation count and up to ``max_examples`` example ids with their messages."""
+def summarize(flags: Sequence[list[str]], ids: Sequence[str], max_examples: int = 3,
+              rule_names: Sequence[str] = ()) -> dict[str, dict]:
+    """Per rule: violation count and up to ``max_examples`` example ids with their messages.
+
+    ``rule_names`` (the keys of :func:`build_rules`) lets a rule whose pattern contains ": " keep
+    its whole name; other flags are named by the text before the first ": ".
+    """
+    names = sorted((*rule_names, "pii"), key=len, reverse=True)  # longest first: "forbidden:a: b" before "forbidden:a"
     out: dict[str, dict] = {}
     for ex_id, row in zip(ids, flags):
         for flag in row:
-            rule = flag.split(": ", 1)[0]
+            rule = next((n for n in names if flag.startswith(f"{n}: ")), flag.split(": ", 1)[0])
             entry = out.setdefault(rule, {"count": 0, "examples": []})
             entry["count"] += 1
             if len(entry["examples"]) < max_examples:

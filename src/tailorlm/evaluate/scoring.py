@@ -123,4 +123,4 @@ def score_system(spec: Any, plan: Any, gens: Sequence[Any], rows: Sequence[dict[
     classes = per_class_report(preds, refs, labels) if task in ("classification", "extraction") and labels else None
     ids = [str(r.get("id")) for r in rows]
     return SystemScore(plan.name, {k: float(v) for k, v in metrics.items()}, records, classes,
-                       summarize(flags, ids), notes)
+                       summarize(flags, ids, rule_names=list(rules)), notes)
