@@ -264,3 +264,11 @@ def test_example_project_catches_everything_planted(tmp_path, tokenizer):
     found = json.loads((out / "manifest.json").read_text())["pii"]["found_all"]
     for entity in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "ACCOUNT_NUMBER"):
         assert found.get(entity, 0) == planted["pii"][entity], entity
+    # The card says so, with the exact counts.
+    card = (out / "card.md").read_text()
+    assert (f"Reconciliation: {c['records_in']} in = {c['kept']} kept + {c['quarantined']} quarantined + "
+            f"{c['duplicates']} duplicates + {c['filtered']} filtered: **OK**") in card
+    assert f"| exact duplicates removed | {c['duplicates_exact']} |" in card
+    assert f"| near duplicates removed | {c['duplicates_near']} |" in card
+    for code, n in c["quarantined_by_code"].items():
+        assert f"| quarantined: {code} | {n} |" in card
