@@ -101,8 +101,13 @@ def _has_bitsandbytes() -> bool:
     return importlib.util.find_spec("bitsandbytes") is not None
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="QLoRA needs CUDA (bitsandbytes 4-bit); refused on CPU at spec check")
-@pytest.mark.skipif(not _has_bitsandbytes(), reason="QLoRA needs bitsandbytes: pip install 'tailorlm[qlora]'")
+def _qlora_skip_reason() -> str:
+    if not torch.cuda.is_available():
+        return "QLoRA needs CUDA (bitsandbytes 4-bit); refused on CPU at spec check"
+    return "" if _has_bitsandbytes() else "QLoRA needs bitsandbytes: pip install 'tailorlm[qlora]'"
+
+
+@pytest.mark.skipif(bool(_qlora_skip_reason()), reason=_qlora_skip_reason() or "runs")
 def test_qlora_trains_on_cuda(tiny_model_dir, tokenizer):  # pragma: no cover - CUDA only
     from tailorlm.train.methods import load_for_method
 
