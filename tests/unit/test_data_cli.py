@@ -116,16 +116,16 @@ def test_scan_pii_with_unscannable_records_writes_nothing_and_names_them(tmp_pat
 
 
 def test_redacted_copy_appears_only_when_complete(tmp_path):
-    from tailorlm.data.scan import atomic_sink
+    from tailorlm.artifacts import atomic_open
 
     out = tmp_path / "out.jsonl"
     try:
-        with atomic_sink(out) as f:
+        with atomic_open(out) as f:
             f.write("half\n")
             raise RuntimeError("scrubber crashed mid-file")
     except RuntimeError:
         pass
     assert list(tmp_path.iterdir()) == []
-    with atomic_sink(out) as f:
+    with atomic_open(out) as f:
         f.write("whole\n")
     assert out.read_text() == "whole\n" and list(tmp_path.iterdir()) == [out]

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from ..artifacts import atomic_open
 from .errors import DataError
 from .formats import describe_value
 from .ingest import EXTENSIONS, READERS, RawRow, SourceFile, detect_encoding
@@ -87,23 +86,6 @@ def _batches(path: Path, field: str, id_field: str) -> Iterator[list[tuple[str, 
         yield batch
 
 
-@contextlib.contextmanager
-def atomic_sink(path: Path) -> Iterator[IO[str]]:
-    """A text file that appears at ``path`` only when the block ends without error (temp + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def scan_file(path: Path, field: str, id_field: str, pii, stream: IO[str], redact: Path | None = None) -> tuple[int, int]:
     """Scan ``path``; write spans to ``stream`` and, with ``redact``, a scrubbed JSONL copy.
 
@@ -119,7 +101,7 @@ def scan_file(path: Path, field: str, id_field: str, pii, stream: IO[str], redac
     check_file(path, field, id_field)  # before the models load and before any output
     scrubber = None
     n_rec = n_span = 0
-    with atomic_sink(redact) if redact else contextlib.nullcontext() as sink:
+    with atomic_open(redact) if redact else contextlib.nullcontext() as sink:
         for batch in _batches(path, field, id_field):
             scrubber = scrubber or Scrubber.from_spec(pii)
             results = scrubber.analyze([t for _, _, t in batch])
