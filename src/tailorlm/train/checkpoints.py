@@ -71,8 +71,6 @@ def params_sharded(accelerator) -> bool:
     return accelerator.distributed_type == DistributedType.DEEPSPEED and plugin is not None and plugin.zero_stage == 3
 
 
-_sharded = is_sharded
-
 
 def save_checkpoint(ckpt_root: Path, step: int, model, optimizer, scheduler, state: dict[str, Any], accelerator=None) -> Path:
     """Write checkpoint ``step`` atomically and return its folder.
@@ -87,7 +85,7 @@ def save_checkpoint(ckpt_root: Path, step: int, model, optimizer, scheduler, sta
         staging.mkdir(parents=True)
     if accelerator is not None:
         accelerator.wait_for_everyone()
-    if _sharded(accelerator):
+    if is_sharded(accelerator):
         accelerator.save_state(str(staging))
     elif main:
         torch.save(trainable_state(accelerator.unwrap_model(model) if accelerator else model), staging / "trainable.pt")
@@ -113,7 +111,7 @@ def _fsync_dir(path: Path) -> None:
 
 def load_checkpoint(path: Path, model, optimizer, scheduler, accelerator=None) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and RNG state from ``path``; returns ``state.json``."""
-    if _sharded(accelerator):
+    if is_sharded(accelerator):
         accelerator.load_state(str(path))
     else:
         target = accelerator.unwrap_model(model) if accelerator else model

@@ -48,7 +48,10 @@ def save_artifact(model, tokenizer, out: Path, provenance: dict[str, Any], metho
     """
     from .monitor import TrainingDiverged
 
-    bad = first_non_finite(state_dict if state_dict is not None else model.state_dict())
+    # Only trained weights can have diverged: a LoRA run checks its adapter, not the frozen base.
+    weights = state_dict if state_dict is not None else {
+        n: p for n, p in model.named_parameters() if p.requires_grad}
+    bad = first_non_finite(weights)
     if bad is not None:
         raise TrainingDiverged(
             f"{out}: weight {bad} has NaN/Inf values after the last step, so no artifact is saved and the run "
