@@ -17,13 +17,31 @@ from .spec import ObjectiveSpec
 Message = dict[str, str]
 
 
-def system_prompt(objective: ObjectiveSpec, labels: Sequence[str] = ()) -> str:
-    """The instruction; for classification it lists the allowed labels."""
+def system_prompt(objective: ObjectiveSpec, labels: Sequence[str] = (), list_labels: bool = True) -> str:
+    """The instruction; for classification it lists the allowed labels unless ``list_labels`` is off
+    (a fine-tuned model that learned the labels does not need them in every prompt)."""
     text = objective.instruction.strip()
     labels = list(objective.labels or labels)
-    if objective.task == "classification" and labels:
+    if objective.task == "classification" and labels and list_labels:
         text += "\nLabels: " + ", ".join(labels)
     return text
+
+
+def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: bool, tokenizer: Any = None) -> dict:
+    """How a trained version's prompts are built, stored with the version (``provenance.json``) so
+    evaluation and serving rebuild exactly the training prompt.
+
+    Keys: ``format`` (``chat_template``: the tokenizer's own template, assistant header appended),
+    ``task``, ``system`` (the system turn), ``labels``, ``labels_in_prompt`` and ``stop`` (EOS).
+    """
+    return {
+        "format": "chat_template",
+        "task": objective.task,
+        "system": system_prompt(objective, labels, list_labels),
+        "labels": list(objective.labels or labels),
+        "labels_in_prompt": bool(list_labels and objective.task == "classification"),
+        "stop": [tokenizer.eos_token] if tokenizer is not None and tokenizer.eos_token else [],
+    }
 
 
 def prompt_messages(example: dict[str, Any]) -> list[Message]:
@@ -40,6 +58,7 @@ def build_messages(
     labels: Sequence[str] = (),
     shots: Sequence[dict[str, Any]] = (),
     context: Sequence[str] = (),
+    list_labels: bool = True,
 ) -> list[Message]:
     """Messages for one example: system instruction, optional few-shot turns and retrieved context.
 
@@ -49,8 +68,9 @@ def build_messages(
         labels: the label set read from the data when the spec lists none.
         shots: training examples shown as prior user/assistant turns (few-shot prompting).
         context: retrieved passages, prepended to the system prompt (RAG).
+        list_labels: list the label set in the system prompt (classification).
     """
-    system = system_prompt(objective, labels)
+    system = system_prompt(objective, labels, list_labels)
     if context:
         system += "\n\nRelevant examples and documents:\n" + "\n".join(f"- {c}" for c in context)
     msgs: list[Message] = [{"role": "system", "content": system}]

@@ -13,8 +13,9 @@ from tailorlm.spec import parse_spec
 from tailorlm.train.checks import CHECKS, _alias_cache_config, check_train_model
 
 
-def _spec(root, base="smollm2-135m-instruct", task=None, **train):
-    raw = {"project": "c", "data": {"sources": [{"path": "x"}]}, "model": {"base": str(base)}, "train": train}
+def _spec(root, base="smollm2-135m-instruct", task=None, max_seq_len=None, **train):
+    data = {"sources": [{"path": "x"}], **({"max_seq_len": max_seq_len} if max_seq_len else {})}
+    raw = {"project": "c", "data": data, "model": {"base": str(base)}, "train": train}
     if task:
         raw["objective"] = {"task": task}
     return parse_spec(raw, root)
@@ -49,7 +50,7 @@ def test_virtual_token_methods_refuse_an_encoder_decoder_base(method, tmp_path):
 def test_max_seq_len_beyond_the_architecture(tmp_path):
     base = _config_dir(tmp_path / "m", model_type="llama")
     [problem] = check_train_model(_spec(tmp_path, base, max_seq_len=4096), True)
-    assert problem.startswith("train.max_seq_len: 4096 exceeds the base model's max_position_embeddings (2048)")
+    assert problem.startswith("data.max_seq_len: 4096 exceeds the base model's max_position_embeddings (2048)")
     assert check_train_model(_spec(tmp_path, base, max_seq_len=4096), False) == []  # check_files=False: skipped
 
 

@@ -154,9 +154,9 @@ def test_train_checks_catch_bad_combinations(tiny_model_dir, tmp_path):
     from tailorlm.spec import parse_spec
     from tailorlm.train.checks import CHECKS
 
-    def problems(**train):
-        spec = parse_spec({"project": "c", "data": {"sources": [{"path": "x"}]}, "model": {"base": str(tiny_model_dir)},
-                           "train": train}, tmp_path)
+    def problems(max_seq_len=256, **train):
+        spec = parse_spec({"project": "c", "data": {"sources": [{"path": "x"}], "max_seq_len": max_seq_len},
+                           "model": {"base": str(tiny_model_dir)}, "train": train}, tmp_path)
         return [p for check in CHECKS for p in check(spec, True)]
 
     assert problems() == []

@@ -15,8 +15,8 @@ def test_continued_pretraining_packs_and_learns(tiny_model_dir, tmp_path):
 
     ds = write_dataset_version(tmp_path / "ds", n_train=40, n_val=8, kind="text")
     spec = parse_spec({"project": "cpt", "objective": {"task": "continued_pretraining"},
-                       "data": {"sources": [{"path": "docs"}]}, "model": {"base": str(tiny_model_dir)},
-                       "train": {"method": "full", "max_steps": 8, "batch_size": 2, "max_seq_len": 128, "scheduler": "constant",
+                       "data": {"sources": [{"path": "docs"}], "max_seq_len": 128}, "model": {"base": str(tiny_model_dir)},
+                       "train": {"method": "full", "max_steps": 8, "batch_size": 2, "scheduler": "constant",
                                  "learning_rate": 3e-3, "eval_every": 4, "save_every": 100}}, tmp_path)
     run = run_training(spec, Workspace(tmp_path), ds, progress=False)
     m = run.metrics

@@ -127,13 +127,15 @@ def test_briefly_tuned_model_answers_and_stops_with_eos(tiny_model_dir, tmp_path
     from tailorlm.train import load_trained, run_training
 
     ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=4)
+    # labels listed in the prompt: 30 steps are enough for the 2-layer random model to copy a label
+    # from it; without the list it needs far more steps to learn four label strings from scratch
     spec = make_spec(tmp_path, tiny_model_dir, method="full", learning_rate=1e-2, max_steps=30, eval_every=30, scheduler="constant",
-                     save_every=100, warmup_ratio=0.0)
+                     save_every=100, warmup_ratio=0.0, labels_in_prompt=True)
     run = run_training(spec, Workspace(tmp_path), ds, progress=False)
     lm = load_trained(run.model_path, device="cpu", dtype="float32")
     tok = lm.tokenizer
     row = pd.read_parquet(ds.split_path("train")).iloc[0].to_dict()
-    ids = tok.apply_chat_template(build_messages(row, spec.objective, ds.labels), add_generation_prompt=True,
+    ids = tok.apply_chat_template(build_messages(row, spec.objective, ds.labels, list_labels=spec.train.labels_in_prompt), add_generation_prompt=True,
                                   return_tensors="pt", return_dict=True)["input_ids"]
     out = lm.model.generate(ids, max_new_tokens=12, do_sample=False, eos_token_id=tok.eos_token_id,
                             pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()

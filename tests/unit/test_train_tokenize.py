@@ -41,7 +41,7 @@ def test_sft_preview_marks_loss_tokens(tokenizer):
 
 
 def test_sft_too_long_or_empty_names_the_record(tokenizer):
-    with pytest.raises(EncodingError, match=r"record 'r9'.*max_seq_len=10"):
+    with pytest.raises(EncodingError, match=r"record 'r9'.*budget of 10 \(data.max_seq_len"):
         encode_sft(row(rid="r9"), tokenizer, OBJ, LABELS, max_len=10)
     with pytest.raises(EncodingError, match=r"record 'r8': empty completion"):
         encode_sft(row(rid="r8", completion=""), tokenizer, OBJ, LABELS)

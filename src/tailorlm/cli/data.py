@@ -37,7 +37,9 @@ def prepare(
     c = dv.counts
     out.print(f"[bold]dataset {dv.name} @ {dv.version}[/]  {dv.path}", soft_wrap=True)
     out.print(f"  {c['records_in']} in -> {c['kept']} kept  (quarantined {c['quarantined']}, duplicates "
-              f"{c['duplicates']}: exact {c['duplicates_exact']}, near {c['duplicates_near']}; filtered {c['filtered']})",
+              f"{c['duplicates']}: exact {c['duplicates_exact']}, near {c['duplicates_near']}"
+              + (f", copies of test records {c['duplicates_test_overlap']}" if c.get("duplicates_test_overlap") else "")
+              + f"; filtered {c['filtered']})",
               markup=False)
     out.print(f"  splits: " + ", ".join(f"{k} {v}" for k, v in c["splits"].items()))
     if c.get("pii"):

@@ -94,6 +94,8 @@ def _stage_rows(counts: dict[str, Any]) -> list[list[Any]]:
     rows += [[f"removed by filter: {f}", n] for f, n in sorted(counts["filtered_by_name"].items())]
     rows += [["exact duplicates removed", counts["duplicates_exact"]],
              ["near duplicates removed", counts["duplicates_near"]],
+             *([["training copies of test records removed", counts["duplicates_test_overlap"]]]
+               if counts.get("duplicates_test_overlap") else []),
              ["**kept**", f"**{counts['kept']}**"]]
     return rows
 
@@ -137,7 +139,10 @@ def _dedup_section(c: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
     return ["## Duplicates",
             f"{c['duplicates_exact']} exact and {c['duplicates_near']} near duplicates removed; {near}. Each "
             "removed record is listed in `removed.jsonl` with the record it duplicates; a near-duplicate cluster "
-            "never straddles train/validation/test."]
+            "never straddles train/validation/test."
+            + (f" {c['duplicates_test_overlap']} training record(s) were exact or near copies of a record of a "
+               "source marked `split: test` and were removed from training (`duplicate:test_overlap`)."
+               if c.get("duplicates_test_overlap") else "")]
 
 
 def _pii_section(stats: CardStats, manifest: dict[str, Any]) -> list[str]:

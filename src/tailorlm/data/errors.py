@@ -29,7 +29,7 @@ CODES: dict[str, str] = {
     "bad_role_order": "chat turns do not alternate user/assistant or do not end with the assistant",
     "identical_pair": "a preference pair has chosen == rejected",
     "unknown_label": "the label is not one of objective.labels",
-    "too_long": "longer than data.max_seq_len tokens once the chat template is applied",
+    "too_long": "its own part (turns and answer, chat template applied; the shared instruction and label list are not counted) is longer than data.max_seq_len tokens",
 }
 
 

@@ -66,9 +66,11 @@ class SourceFile:
     bytes: int = 0
     encoding: str = "utf-8"
     warnings: list[str] = field(default_factory=list)
+    split: str | None = None  # data.sources[].split: every record of this file goes to that split
 
     def to_manifest(self) -> dict:
         return {
+            **({"split": self.split} if self.split else {}),
             "path": self.rel,
             "format": self.format,
             "records": self.records,
@@ -98,7 +100,8 @@ def expand_sources(sources, root: Path) -> list[SourceFile]:
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
             if not found:
                 raise DataError(f"data.sources[{i}].path: folder {path} holds no .txt or .md files.")
-            files += [SourceFile(p, _relative(p, root), "text_file", "text") for p in found]
+            files += [SourceFile(p, _relative(p, root), "text_file", "text", split=getattr(src, "split", None))
+                      for p in found]
             continue
         fmt = src.format if src.format not in ("auto", "text_folder") else EXTENSIONS.get(path.suffix.lower())
         if fmt is None:
@@ -106,8 +109,11 @@ def expand_sources(sources, root: Path) -> list[SourceFile]:
                 f"{path}: cannot tell the format from the extension '{path.suffix}'. Set data.sources[{i}].format "
                 f"to one of jsonl, json, csv, tsv, parquet."
             )
-        files.append(SourceFile(path, _relative(path, root), fmt, src.records))
-    return files
+        files.append(SourceFile(path, _relative(path, root), fmt, src.records, split=getattr(src, "split", None)))
+    # Sources marked test (then validation) are read first, so a duplicate cluster that spans splits
+    # has a test record as its representative: the copy removed is always the training one.
+    order = {"test": 0, "validation": 1}
+    return sorted(files, key=lambda sf: order.get(sf.split or "", 2))
 
 
 def warn(sf: SourceFile, message: str) -> None:

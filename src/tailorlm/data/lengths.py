@@ -2,7 +2,10 @@
 
 The rendered text is what training sees: ``prompting.build_messages`` (system instruction +
 the example's turns) plus the completion as the final assistant turn, through the tokenizer's
-chat template. Continued-pretraining text is counted as plain tokens.
+chat template. ``data.max_seq_len`` budgets the example-specific part: the rendered length less
+the shared prefix (the system turn with the instruction and label list, the same in every
+prompt), so 77 labels cost their tokens once, not against every example. Continued-pretraining
+text is counted as plain tokens.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ..prompting import build_messages
+from ..prompting import build_messages, system_prompt
 
 
 def render_chat(example: dict[str, Any], objective, labels: Sequence[str], tokenizer, target: str) -> str:
@@ -41,6 +44,15 @@ def token_lengths(examples: list[dict[str, Any]], objective, labels: Sequence[st
         for i, seq in zip(owner, ids):
             lens[i] = max(lens[i], len(seq))
     return lens
+
+
+def shared_tokens(objective, labels: Sequence[str], tokenizer, list_labels: bool = True) -> int:
+    """Tokens of the prefix every chat example shares: the rendered system turn alone."""
+    if objective.task == "continued_pretraining":
+        return 0
+    msgs = [{"role": "system", "content": system_prompt(objective, labels if list_labels else ())}]
+    text = tokenizer.apply_chat_template(msgs, tokenize=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _cut(text: str, drop: int, tokenizer) -> str:

@@ -29,7 +29,7 @@ from .clean import steps_for
 from .dedup import cluster, edit_matcher, lsh_matcher, lsh_params
 from .errors import DataError
 from .ingest import SourceFile, detect_encoding, expand_sources, iter_rows
-from .split import TEST, assign_splits
+from .split import TEST, TRAIN, VALIDATION, assign_splits
 from .steps import convert_batch, hash_batch, length_batch, no_pii_batch, scrub_batch
 from .write import write_version
 
@@ -246,7 +246,12 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
             ds, labels = curate(spec, files, work, tokenizer)
             with _timed("dedup"):
                 status, dedup = deduplicate(ds, spec.data, work)
-            split_of = _splits(ds, status, dedup, spec)
+            fixed = fixed_splits(ds, files)
+            n_overlap = remove_test_overlap(dedup, status.alive(), fixed)
+            if n_overlap:
+                log.warning("%d training record(s) duplicate a test record (exactly or nearly) and were removed "
+                            "from training (see removed.jsonl: duplicate:test_overlap)", n_overlap)
+            split_of = _splits(ds, status, dedup, spec, fixed)
             out = work / "out"
             out.mkdir()
             with _timed("write"):
@@ -262,24 +267,74 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _splits(ds, status: Statuses, dedup, spec) -> np.ndarray:
-    """Split code per record (index into ``SPLITS``; -1 for records not kept)."""
-    keep = np.flatnonzero(status.alive() & (dedup.status == 0))
-    if len(keep) < spec.data.min_records:
-        raise DataError(_too_few_message(len(keep), spec.data.min_records, status, dedup))
+FIXED = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
+
+
+def fixed_splits(ds, files: list[SourceFile]) -> np.ndarray:
+    """Split code per record from its source's ``split:`` (-1 for unmarked sources)."""
+    code = {sf.rel: FIXED[sf.split] for sf in files if sf.split}
+    out = np.full(len(ds), -1, dtype=np.int8)
+    if code:
+        for start, t in _scan(ds, ["source"]):
+            out[start:start + t.num_rows] = [code.get(x, -1) for x in t["source"].to_pylist()]
+    return out
+
+
+def remove_test_overlap(dedup, alive: np.ndarray, fixed: np.ndarray) -> int:
+    """Mark every non-test record whose duplicate cluster holds a test-source record (status 3).
+
+    Test sources are read first (see ``expand_sources``), so a cluster's representative (its
+    smallest index) is a test record whenever the cluster has one; the training copies go, whether
+    dedup had already marked them exact/near duplicates or kept them (``near_action: keep``).
+    Returns how many records were marked.
+    """
+    if not (fixed == TEST).any():
+        return 0
+    rows = np.arange(len(fixed))
+    root_is_test = fixed[dedup.root] == TEST
+    overlap = alive & root_is_test & (fixed != TEST) & (dedup.root != rows)
+    dedup.status[overlap] = 3
+    dedup.duplicate_of[overlap] = dedup.root[overlap]
+    return int(overlap.sum())
+
+
+def _label_codes(ds) -> tuple[np.ndarray, dict[str, int]]:
     labels = np.full(len(ds), -1, dtype=np.int32)
     vocab: dict[str, int] = {}
     for start, t in _scan(ds, ["label"]):
         for k, lab in enumerate(t["label"].to_pylist()):
             if lab is not None:
                 labels[start + k] = vocab.setdefault(lab, len(vocab))
+    return labels, vocab
+
+
+def _splits(ds, status: Statuses, dedup, spec, fixed: np.ndarray) -> np.ndarray:
+    """Split code per record (index into ``SPLITS``; -1 for records not kept).
+
+    Records of marked sources keep their split; the others are assigned with ``data.split``'s
+    fractions, without a test share when a source is marked test and without a validation share
+    when one is marked validation. Records of ``train`` sources give the validation share when no
+    source is marked validation.
+    """
+    keep = np.flatnonzero(status.alive() & (dedup.status == 0))
+    if len(keep) < spec.data.min_records:
+        raise DataError(_too_few_message(len(keep), spec.data.min_records, status, dedup))
+    labels, vocab = _label_codes(ds)
     s = spec.data.split
-    names = assign_splits(dedup.root[keep], labels[keep], s.validation, s.test, s.seed,
-                          s.stratify and spec.objective.task == "classification")
-    if s.test > 0 and not (names == TEST).any():
-        raise DataError(_empty_test_message(len(keep), len(vocab), s.test))
+    stratify = s.stratify and spec.objective.task == "classification"
+    marked = set(fixed[fixed >= 0].tolist())
+    val = 0.0 if VALIDATION in marked else s.validation
+    test = 0.0 if TEST in marked else s.test
     split_of = np.full(len(ds), -1, dtype=np.int8)
-    split_of[keep] = names
+    split_of[keep] = fixed[keep]
+    pools = [(keep[fixed[keep] == -1], val, test)]
+    if VALIDATION not in marked:
+        pools.append((keep[fixed[keep] == TRAIN], val, 0.0))
+    for idx, v, t in pools:
+        if len(idx):
+            split_of[idx] = assign_splits(dedup.root[idx], labels[idx], v, t, s.seed, stratify)
+    if not (split_of[keep] == TEST).any():
+        raise DataError(_empty_test_message(len(keep), len(vocab), s.test))
     return split_of
 
 
@@ -294,7 +349,8 @@ def _too_few_message(n: int, need: int, status: Statuses, dedup) -> str:
     from collections import Counter
 
     reasons = Counter(status.counts())
-    reasons.update({"duplicate:exact": int((dedup.status == 1).sum()), "duplicate:near": int((dedup.status == 2).sum())})
+    reasons.update({"duplicate:exact": int((dedup.status == 1).sum()), "duplicate:near": int((dedup.status == 2).sum()),
+                    "duplicate:test_overlap": int((dedup.status == 3).sum())})
     top = ", ".join(f"{k} x{v}" for k, v in reasons.most_common(5) if v)
     return (f"only {n} valid record(s) remain, at least {need} are needed before any training "
             f"(data.min_records). Removed: {top or 'nothing (the sources are nearly empty)'}. "

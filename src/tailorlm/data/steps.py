@@ -149,24 +149,28 @@ def _set_text_fields(row: dict[str, Any], keys: list[Any], texts: list[str]) -> 
 
 def length_batch(batch: dict[str, list], *, objective, labels: list[str], tokenizer, max_seq_len: int,
                  policy: str) -> dict[str, list]:
-    """Token length with the chat template applied; ``drop``/``truncate`` policy (``error`` raises later)."""
-    from .lengths import token_lengths, truncate
+    """Example-specific token length (chat template applied, shared instruction and label list not
+    counted: see :mod:`tailorlm.data.lengths`); ``drop``/``truncate`` policy (``error`` raises later)."""
+    from .lengths import shared_tokens, token_lengths, truncate
 
     rows = _rows(batch)
     live = [r for r in rows if not r["status"]]
-    lens = token_lengths(live, objective, labels, tokenizer)
+    shared = shared_tokens(objective, labels, tokenizer) if live else 0
+    lens = [n - shared if r["kind"] != "text" else n for r, n in zip(live, token_lengths(live, objective, labels, tokenizer))]
     for r, n in zip(live, lens):
         r["ntokens"], r["truncated"] = n, False
         if n <= max_seq_len:
             continue
-        fixed = truncate(r, n, max_seq_len, objective, labels, tokenizer) if policy == "truncate" else None
+        own = shared if r["kind"] != "text" else 0
+        fixed = truncate(r, n + own, max_seq_len + own, objective, labels, tokenizer) if policy == "truncate" else None
         if fixed is not None:
             r.update(fixed)
-            r["ntokens"], r["truncated"] = token_lengths([r], objective, labels, tokenizer)[0], True
+            r["ntokens"], r["truncated"] = token_lengths([r], objective, labels, tokenizer)[0] - own, True
         else:
             r["status"] = "quarantine:too_long"
-            r["message"] = (f"{n} tokens with the chat template, above data.max_seq_len={max_seq_len} "
-                            f"(length_policy={policy}); raise max_seq_len or shorten the record.")
+            r["message"] = (f"{n} tokens of its own with the chat template (the shared instruction and label list, "
+                            f"{shared} tokens, not counted), above data.max_seq_len={max_seq_len} "
+                            f"(length_policy={policy}); raise data.max_seq_len or shorten the record.")
     for r in rows:
         r.setdefault("ntokens", 0)
         r.setdefault("truncated", False)

@@ -30,6 +30,9 @@ OUT_SCHEMA = pa.schema([
     ("chosen", pa.string()), ("rejected", pa.string()), ("cluster", pa.string()),
 ])
 FLUSH = 5000
+# DedupResult.status codes; 3 is set by the data stage for a training-side exact or near copy of a
+# record of a source marked ``split: test`` (removed from training, counted in the card).
+DUPLICATE_KINDS = {1: "exact", 2: "near", 3: "test_overlap"}
 # data.* settings that change how the work is spread, never the rows: the same sources and curation
 # settings give the same version with num_proc: 1 or 8 (the manifest still records them).
 EXECUTION_KEYS = ("num_proc", "batch_size")
@@ -89,10 +92,11 @@ def _account(row, i, status, dedup, id_of, stats, counts, logs) -> bool:
         logs["removed"].write(json.dumps(_removal(row, s, row["message"]), ensure_ascii=False) + "\n")
         return False
     if dedup.status[i]:
-        kind = "exact" if dedup.status[i] == 1 else "near"
+        kind = DUPLICATE_KINDS[int(dedup.status[i])]
         counts[f"duplicates_{kind}"] += 1
         other = id_of(int(dedup.duplicate_of[i]))
-        logs["removed"].write(json.dumps(_removal(row, f"duplicate:{kind}", f"{kind} duplicate of {other}", other),
+        what = "copy of test record" if kind == "test_overlap" else f"{kind} duplicate of"
+        logs["removed"].write(json.dumps(_removal(row, f"duplicate:{kind}", f"{what} {other}", other),
                                          ensure_ascii=False) + "\n")
         return False
     return True
@@ -118,7 +122,7 @@ def _stream(ds, out: Path, status, dedup, split_of, stats) -> tuple[dict, dict[s
         return ids[i]["id"]
 
     counts: dict[str, Any] = {"quarantined_by_code": Counter(), "filtered_by_name": Counter(),
-                              "duplicates_exact": 0, "duplicates_near": 0}
+                              "duplicates_exact": 0, "duplicates_near": 0, "duplicates_test_overlap": 0}
     writers = [SplitWriter(out / f"{s}.parquet") for s in SPLITS]
     by_source: dict[str, Counter] = {}
     cols = [c for c in ds.column_names if c not in ("bands", "edit_keys", "hash", "near_text")]
@@ -152,7 +156,7 @@ def _finish_counts(counts: dict[str, Any], n: int) -> dict[str, Any]:
     counts["records_in"] = n
     counts["quarantined"] = sum(counts["quarantined_by_code"].values())
     counts["filtered"] = sum(counts["filtered_by_name"].values())
-    counts["duplicates"] = counts["duplicates_exact"] + counts["duplicates_near"]
+    counts["duplicates"] = counts["duplicates_exact"] + counts["duplicates_near"] + counts["duplicates_test_overlap"]
     counts["kept"] = sum(counts["splits"].values())
     counts["quarantined_by_code"] = dict(sorted(counts["quarantined_by_code"].items()))
     counts["filtered_by_name"] = dict(sorted(counts["filtered_by_name"].items()))

@@ -4,8 +4,9 @@
 | --- | --- | --- |
 | ``base`` | base | instruction (+ labels) and the example (zero-shot) |
 | ``few_shot`` | base | the same, plus ``eval.few_shot_k`` training examples as prior turns |
+| ``classical`` | none (scikit-learn) | TF-IDF + logistic regression, or the nearest training answer (see :mod:`.classical`) |
 | ``rag`` | base | the same as ``base``, plus ``eval.rag_k`` BM25-retrieved passages in the system prompt |
-| ``fine_tuned`` | trained | exactly the training prompt (zero-shot) |
+| ``fine_tuned`` | trained | exactly the training prompt (zero-shot; the label list only when the version's prompt recipe has it) |
 | ``fine_tuned_rag`` | trained | ``fine_tuned`` plus retrieved passages |
 
 Every prompt comes from :func:`tailorlm.prompting.build_messages`, the function training uses.
@@ -21,6 +22,7 @@ from ..prompting import build_messages
 
 FINE_TUNED = ("fine_tuned", "fine_tuned_rag")
 USES_RAG = ("rag", "fine_tuned_rag")
+NO_LLM = ("classical",)  # answered without generation (scikit-learn)
 
 
 @dataclass
@@ -29,7 +31,8 @@ class SystemPlan:
 
     Attributes:
         name: the system name.
-        model: ``base`` or ``fine_tuned``: which weights answer.
+        model: ``base`` or ``fine_tuned``: which weights answer; ``classical`` for the scikit-learn
+            system (no prompts: ``chats`` is empty).
         chats: chat messages per test example.
         contexts: retrieved passages per test example (empty without RAG), as ``(id, text)``.
         shots: ids of the few-shot examples (same for every test example).
@@ -68,7 +71,8 @@ def select_shots(train_rows: Sequence[dict[str, Any]], k: int, task: str, seed: 
 
 
 def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], train_rows: Sequence[dict[str, Any]],
-                 objective: Any, labels: Sequence[str], eval_spec: Any, retriever: Any = None) -> list[SystemPlan]:
+                 objective: Any, labels: Sequence[str], eval_spec: Any, retriever: Any = None,
+                 fine_tuned_lists_labels: bool = True) -> list[SystemPlan]:
     """Build each system's prompts for the test examples.
 
     Args:
@@ -78,6 +82,8 @@ def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], tr
         labels: the dataset's label set.
         eval_spec: the spec's ``eval`` section (``few_shot_k``...).
         retriever: a :class:`tailorlm.rag.Retriever` (needed for ``rag`` systems).
+        fine_tuned_lists_labels: whether the fine-tuned model's training prompt listed the labels
+            (its prompt recipe's ``labels_in_prompt``); base and few-shot prompts always do.
     """
     contexts: list[list[tuple[str, str]]] = []
     if any(s in USES_RAG for s in systems):
@@ -87,11 +93,15 @@ def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], tr
     shots = select_shots(train_rows, eval_spec.few_shot_k, objective.task) if "few_shot" in systems else []
     plans = []
     for name in systems:
+        if name in NO_LLM:
+            plans.append(SystemPlan(name=name, model=name, chats=[], contexts=[[] for _ in test_rows]))
+            continue
         rag = name in USES_RAG
         use_shots = shots if name == "few_shot" else []
+        list_labels = fine_tuned_lists_labels if name in FINE_TUNED else True
         chats = [
             build_messages(row, objective, labels, shots=use_shots,
-                           context=[text for _, text in contexts[i]] if rag else ())
+                           context=[text for _, text in contexts[i]] if rag else (), list_labels=list_labels)
             for i, row in enumerate(test_rows)
         ]
         plans.append(SystemPlan(

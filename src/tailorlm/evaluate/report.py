@@ -20,6 +20,7 @@ TABLE_METRICS = [
     "accuracy", "exact_match", "macro_f1", "micro_f1", "token_f1", "rouge1", "rouge2", "rougeL", "bleu", "chrf",
     "json_validity", "schema_match", "perplexity", "eval_loss", "hallucination_rate", "compliance_violation_rate",
     "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "mean_prompt_tokens", "mean_completion_tokens",
+    "train_seconds", "eval_seconds",
 ]
 
 
@@ -92,6 +93,12 @@ def roi_lines(roi: Mapping[str, Any]) -> list[str]:
         )
     if roi.get("payback_months") is not None:
         out.append(f"- Training pays back in {roi['payback_months']:.2f} months.")
+    best = roi.get("best_alternative")
+    if best:
+        verdict = "beats" if best["beats_best_alternative"] else "does NOT beat"
+        out.insert(0, f"- The fine-tuned model {verdict} the best system that is not fine-tuned, "
+                      f"{best['system']}: {best['metric']} {fmt(best['fine_tuned'])} vs {fmt(best['value'])} "
+                      f"({best['gain']:+.3f}).")
     return out
 
 

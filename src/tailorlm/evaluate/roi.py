@@ -12,7 +12,10 @@ Definitions (all from the evaluated test split; prices from ``eval.pricing``):
   per_1k_completion) / 1000`` per system;
 * **training cost:** training wall hours (``TrainRun.metrics["wall_seconds"]``) x ``hourly_rate``;
 * **payback:** training cost / monthly saving against the few-shot baseline at
-  ``requests_per_month`` (None when there is no saving).
+  ``requests_per_month`` (None when there is no saving);
+* **best alternative:** the evaluated system that is not fine-tuned with the best primary metric
+  (``base``, ``few_shot``, ``classical``, ``rag``); ``beats_best_alternative`` says whether the
+  fine-tuned model beat it. This is the comparison that decides whether fine-tuning paid.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ PRIMARY: dict[str, tuple[str, bool]] = {  # task -> (metric, higher is better)
     "chat": ("rougeL", True),
     "continued_pretraining": ("perplexity", False),
 }
+
+
+ALTERNATIVES = ("base", "few_shot", "classical", "rag")  # systems that are not fine-tuned
 
 
 def cost_per_1k(metrics: Mapping[str, float], pricing: Any) -> float:
@@ -83,9 +89,17 @@ def compute_roi(systems: Mapping[str, Mapping[str, float]], task: str, pricing: 
     cand = systems.get("fine_tuned")
     if cand is None:
         return out
-    for name in ("base", "few_shot", "rag"):
+    for name in ALTERNATIVES:
         if name in systems:
             out["vs"][name] = compare(cand, systems[name], task, pricing)
+    metric, higher = PRIMARY[task]
+    scored = [n for n in out["vs"] if systems[n].get(metric) is not None]
+    if scored:
+        best = (max if higher else min)(scored, key=lambda n: systems[n][metric])
+        gain = out["vs"][best]["quality_gain"]
+        out["best_alternative"] = {"system": best, "metric": metric, "value": systems[best][metric],
+                                   "fine_tuned": cand.get(metric), "gain": gain,
+                                   "beats_best_alternative": bool(gain > 0 if higher else gain < 0)}
     ref = out["vs"].get("few_shot") or out["vs"].get("base")
     if ref and ref["monthly_saving"] > 0:
         out["payback_months"] = training_cost / ref["monthly_saving"]

@@ -21,16 +21,49 @@ from .scoring import SystemScore, score_system
 log = logging.getLogger(__name__)
 
 
-def load_rows(path: Path, limit: int = 0, split: str = "test") -> list[dict[str, Any]]:
-    """Rows of one split as dicts; a missing or empty split is a :class:`UserError`."""
+def stratified_sample(labels: Sequence[Any], limit: int, seed: int = 0) -> list[int]:
+    """Indices (ascending) of a seeded sample of ``limit`` rows, stratified by label.
+
+    Each label contributes in proportion to its share (systematic sampling inside the label, after a
+    seeded shuffle), and every label contributes at least one row when ``limit`` is at least the
+    number of labels, so a test file sorted by label is still covered across all labels.
+    """
+    import numpy as np
+
+    n = len(labels)
+    if not limit or limit >= n:
+        return list(range(n))
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        groups.setdefault(str(lab), []).append(i)
+    keys = np.empty(n)
+    for members in groups.values():
+        order = rng.permutation(len(members))
+        for rank, k in enumerate(order):
+            # first member of every label sorts before everything else; the rest by position in its label
+            keys[members[k]] = -1.0 + rng.random() * 1e-3 if rank == 0 else (rank + rng.random()) / len(members)
+    return sorted(int(i) for i in np.argsort(keys, kind="stable")[:limit])
+
+
+def load_rows(path: Path, limit: int = 0, split: str = "test", order: str = "stratified",
+              seed: int = 0) -> list[dict[str, Any]]:
+    """Rows of one split as dicts; a missing or empty split is a :class:`UserError`.
+
+    ``limit`` keeps that many rows: a seeded sample stratified by label (``order: stratified``), or
+    the first ones in file order (``order: source``).
+    """
     import pandas as pd
 
     if not path.exists():
         raise UserError(f"{path}: the {split} split is missing. Prepare the dataset again with "
                         "'tailorlm data prepare'.")
     df = pd.read_parquet(path)
-    if limit:
+    if limit and order == "source":
         df = df.head(limit)
+    elif limit:
+        by = df["label"] if "label" in df and df["label"].notna().any() else df.get("completion", df.index)
+        df = df.iloc[stratified_sample(list(by), limit, seed)]
     if df.empty:
         raise UserError(f"{path}: the {split} split is empty, so there is nothing to evaluate on. Add data, "
                         "or raise data.split.test in tailor.yaml.")
@@ -72,6 +105,37 @@ def _load(kind: str, spec: Any, run: TrainRun | None) -> Any:
     return load_trained(run.model_path, spec.model.device, spec.model.dtype)
 
 
+def fine_tuned_lists_labels(run: TrainRun | None) -> bool:
+    """The trained version's prompt recipe: did its training prompts list the labels? (Artifacts made
+    before recipes were stored always did.)"""
+    if run is None:
+        return True
+    from ..train.export import read_provenance
+
+    try:
+        recipe = read_provenance(run.model_path).get("prompt_recipe") or {}
+    except (OSError, ValueError):
+        return True
+    return bool(recipe.get("labels_in_prompt", True))
+
+
+def answer_classical(spec: Any, dataset: DatasetVersion, train_rows: list[dict[str, Any]],
+                     test_rows: list[dict[str, Any]]) -> tuple[list, dict[str, Any]]:
+    """The ``classical`` system's answers (scikit-learn, no LLM) and how it was fitted."""
+    from .classical import classical_answers
+
+    val_path = dataset.split_path("validation")
+    val_rows = load_rows(val_path, 0, "validation") if spec.objective.task == "classification" and val_path.exists() \
+        and _non_empty(val_path) else []
+    return classical_answers(spec.objective.task, train_rows, val_rows, test_rows, spec.eval.seed)
+
+
+def _non_empty(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows > 0
+
+
 def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, labels: Sequence[str],
                  progress: bool) -> tuple[dict[str, list], dict[str, float]]:
     """Generations per system, loading each set of weights once; also seconds per system."""
@@ -97,6 +161,21 @@ def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, label
     return gens, seconds
 
 
+def add_times(scores: dict[str, SystemScore], seconds: dict[str, float], run: TrainRun | None,
+              classical_info: dict[str, Any]) -> None:
+    """``train_seconds`` (fine-tuning wall time; the classical model's fit) and ``eval_seconds`` (answering
+    the test split) per system, so the report shows what each result cost."""
+    for name, score in scores.items():
+        if name in FINE_TUNED and run is not None:
+            score.metrics["train_seconds"] = float(run.metrics.get("wall_seconds") or 0.0)
+        elif name == "classical":
+            score.metrics["train_seconds"] = float(classical_info.get("fit_seconds") or 0.0)
+        else:
+            score.metrics["train_seconds"] = 0.0
+        if name in seconds:
+            score.metrics["eval_seconds"] = float(seconds[name])
+
+
 def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | None, *,
                    progress: bool = True) -> EvalResult:
     """Evaluate every system in ``spec.eval.systems`` on the test split and write the report.
@@ -116,11 +195,13 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
 
     t0 = time.perf_counter()
     task = spec.objective.task
-    test_rows = load_rows(dataset.split_path("test"), spec.eval.limit)
+    classical_info: dict[str, Any] = {}
+    test_rows = load_rows(dataset.split_path("test"), spec.eval.limit, order=spec.eval.limit_order, seed=spec.eval.seed)
     systems, skipped = active_systems(spec.eval.systems, run)
     labels = list(spec.objective.labels or dataset.labels)
     needs_train = task != "continued_pretraining" and (
-        "few_shot" in systems or (any(s in USES_RAG for s in systems) and not spec.eval.rag_documents))
+        "few_shot" in systems or "classical" in systems
+        or (any(s in USES_RAG for s in systems) and not spec.eval.rag_documents))
     train_rows = load_rows(dataset.split_path("train"), 0, "train") if needs_train else []
     if task == "continued_pretraining":
         from .perplexity import score_perplexity
@@ -129,14 +210,22 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
         seconds: dict[str, float] = {}
     else:
         retriever = _retriever(spec, train_rows) if any(s in USES_RAG for s in systems) else None
-        plans = plan_systems(systems, test_rows, train_rows, spec.objective, labels, spec.eval, retriever)
+        plans = plan_systems(systems, test_rows, train_rows, spec.objective, labels, spec.eval, retriever,
+                             fine_tuned_lists_labels(run))
         gens, seconds = generate_all(plans, spec, run, labels, progress)
+        if "classical" in systems:
+            t1 = time.perf_counter()
+            gens["classical"], classical_info = answer_classical(spec, dataset, train_rows, test_rows)
+            seconds["classical"] = round(time.perf_counter() - t1, 2)
         scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels) for p in plans}
-    gates = {name: evaluate_gates(spec.objective.criteria, s.metrics) for name, s in scores.items()}
+    add_times(scores, seconds, run, classical_info)
+    every = {name: s.metrics for name, s in scores.items()}
+    gates = {name: evaluate_gates(spec.objective.criteria, s.metrics, every) for name, s in scores.items()}
     passed = "fine_tuned" in gates and all_passed(gates["fine_tuned"])
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
         "skipped_systems": skipped,
         "system_seconds": seconds,
+        **({"classical": classical_info} if classical_info else {}),
         "total_seconds": round(time.perf_counter() - t0, 2),
         "n_examples": len(test_rows),
     })

@@ -71,26 +71,32 @@ def set_alias(ws, ref: str, alias: str, *, actor: str | None = None, default_nam
         return set_alias_in(conn, mv.name, alias, mv.version, actor=actor)
 
 
-def _fallback_gates(criteria: list[dict], metrics: dict[str, Any]) -> list[dict]:
+def _fallback_gates(criteria: list[dict], metrics: dict[str, Any], systems: dict[str, Any]) -> list[dict]:
     from ..spec.common import Criterion
 
     out = []
     for c in criteria:
-        crit = Criterion(metric=c["metric"], op=c["op"], threshold=float(c["threshold"]))
+        crit = Criterion(**c)
         value = metrics.get(crit.metric)
-        out.append({"criterion": str(crit), "metric": crit.metric, "op": crit.op, "threshold": crit.threshold,
-                    "value": value, "passed": crit.check(value)})
+        out.append({"criterion": str(crit), "metric": crit.metric, "op": crit.op, "threshold": crit.bound(systems),
+                    "value": value, "passed": crit.check(value, systems)})
     return out
 
 
-def _evaluate_criteria(criteria: list[dict], metrics: dict[str, Any]) -> list[dict]:
+def _evaluate_criteria(criteria: list[dict], metrics: dict[str, Any], systems: dict[str, Any]) -> list[dict]:
     """Gate results for criteria the stored evaluation did not report (evaluation stage's engine when present)."""
     try:
         from ..evaluate.gates import evaluate_gates
         from ..spec.common import Criterion
     except ImportError:
-        return _fallback_gates(criteria, metrics)
-    return [dict(g) for g in evaluate_gates([Criterion(**c) for c in criteria], metrics)]
+        return _fallback_gates(criteria, metrics, systems)
+    return [dict(g) for g in evaluate_gates([Criterion(**c) for c in criteria], metrics, systems)]
+
+
+def _criterion_text(c: dict) -> str:
+    from ..spec.common import Criterion
+
+    return str(Criterion(**c))
 
 
 def gate_results(mv) -> list[dict]:
@@ -100,12 +106,13 @@ def gate_results(mv) -> list[dict]:
     """
     ev = mv.evaluation or {}
     results = [{**g, "system": key} for key in GATE_SYSTEMS for g in (ev.get("gates") or {}).get(key, [])]
-    covered = {(g.get("metric"), g.get("op"), float(g.get("threshold", "nan"))) for g in results}
+    covered = {g.get("criterion") for g in results}
     criteria = ((mv.lineage.get("spec") or {}).get("objective") or {}).get("criteria") or []
-    missing = [c for c in criteria if (c["metric"], c["op"], float(c["threshold"])) not in covered]
+    missing = [c for c in criteria if _criterion_text(c) not in covered]
     if missing and ev:
-        metrics = (ev.get("systems") or {}).get("fine_tuned", {})
-        results += [{**g, "system": "fine_tuned"} for g in _evaluate_criteria(missing, metrics)]
+        systems = ev.get("systems") or {}
+        results += [{**g, "system": "fine_tuned"}
+                    for g in _evaluate_criteria(missing, systems.get("fine_tuned", {}), systems)]
     return results
 
 

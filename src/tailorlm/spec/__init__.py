@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from .common import Criterion, Strict
 from .data import DataSpec
@@ -62,6 +62,14 @@ class TailorSpec(Strict):
 
     # Set by load_spec: the folder tailor.yaml lives in (paths are relative to it).
     _root: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _default_systems(self) -> "TailorSpec":
+        if self.eval.systems is None:  # the task decides what a fine-tuned model must beat
+            from .evaluate import DEFAULT_SYSTEMS
+
+            self.eval.systems = list(DEFAULT_SYSTEMS[self.objective.task])
+        return self
 
     @property
     def root(self) -> Path:
@@ -152,7 +160,8 @@ def _format_errors(exc: ValidationError, source: str, lines_of: dict[tuple, int]
         else:
             got = err.get("input")
             got_s = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
-            lines.append(f"  - {path}: {err['msg']}{got_s}.")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"  - {path}: {msg}{got_s}.")
     return "\n".join(lines)
 
 

@@ -62,6 +62,15 @@ def check_criteria(spec: "TailorSpec", check_files: bool) -> list[str]:
     allowed = TASK_METRICS[task] | COMMON_METRICS
     out = []
     for i, c in enumerate(spec.objective.criteria):
+        if c.system is not None and c.system not in spec.eval.systems:
+            import difflib
+
+            guess = difflib.get_close_matches(c.system, spec.eval.systems, n=1)
+            hint = f" Did you mean '{guess[0]}'?" if guess else ""
+            out.append(
+                f"objective.criteria[{i}]: '{c}' compares with system '{c.system}', which is not in eval.systems "
+                f"({', '.join(spec.eval.systems)}).{hint} Add it to eval.systems or compare with a listed system."
+            )
         if c.metric not in allowed:
             import difflib
 
@@ -110,7 +119,7 @@ def check_method(spec: "TailorSpec", check_files: bool) -> list[str]:
 def check_eval(spec: "TailorSpec", check_files: bool) -> list[str]:
     out = []
     if spec.objective.task == "continued_pretraining":
-        bad = [s for s in spec.eval.systems if s in ("few_shot", "rag", "fine_tuned_rag")]
+        bad = [s for s in spec.eval.systems if s in ("few_shot", "classical", "rag", "fine_tuned_rag")]
         if bad:
             out.append(f"eval.systems: {bad} do not apply to continued_pretraining; use base and fine_tuned.")
     if spec.eval.rag_documents and check_files and not spec.resolve(spec.eval.rag_documents).exists():
@@ -142,11 +151,18 @@ def _train_checks() -> list[Callable[["TailorSpec", bool], list[str]]]:
     return list(TRAIN_CHECKS)
 
 
+def check_budget(spec: "TailorSpec", check_files: bool) -> list[str]:
+    from .budget import check_length_budget  # local: reads the tokenizer only when files are checked
+
+    return check_length_budget(spec, check_files)
+
+
 CHECKS: list[Callable[["TailorSpec", bool], list[str]]] = [
     check_sources,
     check_criteria,
     check_method,
     check_eval,
+    check_budget,
     *_train_checks(),
 ]
 

@@ -21,11 +21,19 @@ class SourceSpec(Strict):
         path: file or folder, relative to ``tailor.yaml``.
         format: file format; ``auto`` decides by extension.
         records: record layout; ``auto`` detects it from the keys of the first records.
+        split: put every record of this source in one split (``train``, ``validation`` or ``test``),
+            e.g. a dataset's own test file, so results compare with published ones. Unmarked
+            sources are split by ``data.split`` (without a test share when a source is marked
+            ``test``, without a validation share when one is marked ``validation``). Records of a
+            ``train`` source give the validation share when no source is marked ``validation``.
+            A training record that duplicates (exactly or nearly) a test record is removed from
+            training and counted in the card.
     """
 
     path: str
     format: SourceFormat = "auto"
     records: RecordFormat = "auto"
+    split: Literal["train", "validation", "test"] | None = None
 
 
 class FieldMap(Strict):
@@ -136,7 +144,9 @@ class DataSpec(Strict):
     Attributes:
         sources: the raw inputs.
         fields: column mapping for ``fields`` records.
-        max_seq_len: token budget for one example once the chat template is applied.
+        max_seq_len: token budget for the example-specific part of one training example (its
+            turns and answer, with the chat template). The instruction and label list that every
+            prompt shares are counted once, separately, so many labels do not eat the budget.
         length_policy: what to do with a longer example: ``drop`` (quarantine it),
             ``truncate`` or ``error``; always counted and reported.
         num_proc: worker processes for the per-record steps (``datasets.map``).

@@ -8,8 +8,17 @@ from pydantic import Field, field_validator
 
 from .common import Strict
 
-System = Literal["base", "few_shot", "rag", "fine_tuned", "fine_tuned_rag"]
-ALL_SYSTEMS: tuple[str, ...] = ("base", "few_shot", "rag", "fine_tuned", "fine_tuned_rag")
+System = Literal["base", "few_shot", "classical", "rag", "fine_tuned", "fine_tuned_rag"]
+ALL_SYSTEMS: tuple[str, ...] = ("base", "few_shot", "classical", "rag", "fine_tuned", "fine_tuned_rag")
+# What ``eval.systems`` means when tailor.yaml leaves it out: the fine-tuned model against the base
+# model, prompting, and the classical floor a sceptic would run first.
+DEFAULT_SYSTEMS: dict[str, list[str]] = {
+    "classification": ["base", "few_shot", "classical", "fine_tuned"],
+    "extraction": ["base", "few_shot", "classical", "fine_tuned"],
+    "generation": ["base", "classical", "fine_tuned"],
+    "chat": ["base", "classical", "fine_tuned"],
+    "continued_pretraining": ["base", "fine_tuned"],
+}
 
 
 class PricingSpec(Strict):
@@ -81,11 +90,19 @@ class EvalSpec(Strict):
     """How models are compared on the held-out test split.
 
     Attributes:
-        systems: which systems to evaluate side by side.
+        systems: which systems to evaluate side by side; default per task (classification:
+            ``[base, few_shot, classical, fine_tuned]``; generation and chat: ``[base, classical,
+            fine_tuned]``; continued pretraining: ``[base, fine_tuned]``). ``classical`` is TF-IDF
+            word and character n-grams with a logistic regression for classification, and the
+            nearest training answer (TF-IDF retrieval) for generation, chat and extraction.
         max_new_tokens: generation budget per example; 0 = automatic (classification: the longest
             label's tokens + 2; other tasks: 128).
         batch_size: examples per generation batch.
-        limit: evaluate at most this many test examples (0 = all).
+        limit: evaluate at most this many test examples (0 = all): a seeded sample stratified by
+            label (every label is covered when ``limit`` is at least the number of labels), or the
+            first ``limit`` in file order with ``limit_order: source``.
+        limit_order: ``stratified`` (default) or ``source``.
+        seed: seed of the ``limit`` sample.
         few_shot_k: examples drawn from the training split for the ``few_shot`` system (distinct
             labels first, the shortest ones, so the prompt stays short).
         rag_k: retrieved passages for the ``rag`` systems.
@@ -101,10 +118,12 @@ class EvalSpec(Strict):
         pricing: prices for the ROI section (see :class:`PricingSpec`).
     """
 
-    systems: list[System] = ["base", "fine_tuned"]
+    systems: list[System] | None = None
     max_new_tokens: int = Field(default=0, ge=0)
     batch_size: int = Field(default=32, ge=1)
     limit: int = Field(default=0, ge=0)
+    limit_order: Literal["stratified", "source"] = "stratified"
+    seed: int = 0
     few_shot_k: int = Field(default=3, ge=0)
     rag_k: int = Field(default=2, ge=1)
     rag_documents: str | None = None
@@ -117,7 +136,9 @@ class EvalSpec(Strict):
 
     @field_validator("systems")
     @classmethod
-    def _unique(cls, systems: list[str]) -> list[str]:
+    def _unique(cls, systems: list[str] | None) -> list[str] | None:
+        if systems is None:
+            return None
         if not systems:
             raise ValueError(f"list at least one system ({', '.join(ALL_SYSTEMS)})")
         if len(set(systems)) != len(systems):

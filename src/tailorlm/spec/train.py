@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .common import Strict
 
@@ -36,10 +36,13 @@ class TrainSpec(Strict):
         epochs: passes over the training split (used when ``max_steps`` is 0).
         max_steps: stop after this many optimizer steps (wins over ``epochs`` when > 0).
         batch_size: rows per forward pass; ``grad_accum`` passes make one optimizer step.
-        max_seq_len: longest example in tokens (SFT examples above it are reported and skipped; raw
-            texts are cut into chunks of this size). With ``packing`` it is the packed row length.
+        labels_in_prompt: list the label set in the fine-tuned model's system prompt (classification).
+            Off by default: the model learns the labels from the answers, and a long label list
+            repeated in every training row costs most of the compute (base and few-shot prompting
+            always list them). Recorded in the version's prompt recipe.
         packing: pack several examples per row (position ids restart per example, so attention does
-            not cross examples). Always on for continued pretraining.
+            not cross examples); a packed row holds up to ``data.max_seq_len`` tokens plus the shared
+            instruction. Always on for continued pretraining (rows of ``data.max_seq_len`` tokens).
         group_by_length: batch examples of similar length together (little padding, no packing).
         eval_every / save_every / log_every: in optimizer steps.
         keep_checkpoints: how many of the latest checkpoints to keep (the best is kept as well).
@@ -59,7 +62,7 @@ class TrainSpec(Strict):
     grad_accum: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.0, ge=0.0)
     max_grad_norm: float = Field(default=1.0, gt=0)
-    max_seq_len: int = Field(default=1024, ge=8)
+    labels_in_prompt: bool = False
     packing: bool = False
     group_by_length: bool = True
     seed: int = 0
@@ -68,3 +71,13 @@ class TrainSpec(Strict):
     keep_checkpoints: int = Field(default=2, ge=1)
     early_stopping_patience: int = Field(default=0, ge=0, description="0 disables")
     log_every: int = Field(default=5, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, raw: object) -> object:
+        if isinstance(raw, dict) and "max_seq_len" in raw:
+            raise ValueError(
+                "train.max_seq_len was removed: data.max_seq_len is the one length budget (it counts each "
+                "example without the shared instruction and label list; packed rows and text chunks use it "
+                "too). Delete train.max_seq_len, and set data.max_seq_len if you need a different budget")
+        return raw

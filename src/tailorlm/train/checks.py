@@ -69,9 +69,10 @@ def check_train_model(spec: "TailorSpec", check_files: bool) -> list[str]:
     out = []
     t = spec.train
     max_pos = cfg.get("max_position_embeddings")
-    if max_pos and t.max_seq_len > max_pos:
-        out.append(f"train.max_seq_len: {t.max_seq_len} exceeds the base model's max_position_embeddings "
-                   f"({max_pos}). Set train.max_seq_len to {max_pos} or less.")
+    budget = spec.data.max_seq_len
+    if max_pos and budget > max_pos:
+        out.append(f"data.max_seq_len: {budget} exceeds the base model's max_position_embeddings "
+                   f"({max_pos}). Set data.max_seq_len to {max_pos} or less.")
     model_type = cfg.get("model_type", "")
     if t.method == "ia3" and t.lora.target_modules == "all-linear":
         from peft.utils import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as IA3

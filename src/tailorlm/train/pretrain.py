@@ -1,6 +1,6 @@
 """Continued pretraining (domain adaptation) data: raw ``text`` rows, tokenized and packed.
 
-Every token carries the loss. Texts are packed into rows of ``train.max_seq_len`` tokens (long texts
+Every token carries the loss. Texts are packed into rows of ``data.max_seq_len`` tokens (long texts
 cut into chunks first) with position ids restarting per text, so a text never attends to its
 neighbours in the row (see :mod:`tailorlm.train.collate`).
 """

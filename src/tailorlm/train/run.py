@@ -67,9 +67,21 @@ def _record(ws: Workspace, run_id: str, status: str, path: Path, info: dict, dat
                               "VALUES (:i, 'train', :d, :s, :p, :info, :t, :f)"), params)
 
 
+def row_budget(spec: TailorSpec, dataset: DatasetVersion, tokenizer) -> int:
+    """Longest training row in tokens: ``data.max_seq_len`` (the example's own part) plus the shared
+    instruction as the training prompt renders it, plus a few tokens of re-tokenization slack."""
+    from ..data.lengths import shared_tokens
+
+    if spec.objective.task == "continued_pretraining":
+        return spec.data.max_seq_len
+    return spec.data.max_seq_len + shared_tokens(spec.objective, dataset.labels, tokenizer,
+                                                 spec.train.labels_in_prompt) + 4
+
+
 def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: bool):
     """Tokenize train/validation and lay them out in rows (packed or one example per row)."""
     cpt = spec.objective.task == "continued_pretraining"
+    budget = row_budget(spec, dataset, tokenizer)
     enc = {}
     for split in ("train", "validation"):
         path = dataset.split_path(split)
@@ -77,7 +89,8 @@ def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: b
             enc[split] = None
             continue
         enc[split] = (encode_text_split(path, tokenizer, progress) if cpt else
-                      encode_sft_split(path, tokenizer, spec.objective, dataset.labels, spec.train.max_seq_len, progress))
+                      encode_sft_split(path, tokenizer, spec.objective, dataset.labels, budget, progress,
+                                       spec.train.labels_in_prompt))
     if not enc["train"].examples:
         raise ValueError(f"{dataset.split_path('train')}: no usable training rows "
                          f"({len(enc['train'].skipped)} skipped, e.g. {list(enc['train'].skipped.items())[:2]}).")
@@ -87,7 +100,7 @@ def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: b
         if e is None:
             rows[split] = []
         elif packed:
-            rows[split] = pack_rows(e.examples, spec.train.max_seq_len)
+            rows[split] = pack_rows(e.examples, budget)
         else:
             rows[split] = [[x] for x in e.examples]
     lengths = [sum(len(s) for s in r) for r in rows["train"]]
@@ -154,8 +167,8 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
                        base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
                        base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
         if main:
-            save_artifact(final, loaded.tokenizer, Path(run.model_path), _provenance(run, dataset, spec), run.method,
-                          state_dict=state)
+            save_artifact(final, loaded.tokenizer, Path(run.model_path),
+                          _provenance(run, dataset, spec, loaded.tokenizer), run.method, state_dict=state)
     except BaseException as exc:
         if main:
             _record(ws, run_id, "failed", run_dir, {**info, "error": f"{type(exc).__name__}: {exc}"}, dataset.version)
@@ -168,11 +181,14 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     return run
 
 
-def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec) -> dict:
+def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec, tokenizer=None) -> dict:
     """``provenance.json`` of the artifact (code version and method are added by save_artifact)."""
+    from ..prompting import prompt_recipe
+
     return {"run_id": run.run_id, "method": run.method, "base_ref": run.base_ref, "base_path": run.base_path,
             "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
             "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
+            "prompt_recipe": prompt_recipe(spec.objective, dataset.labels, spec.train.labels_in_prompt, tokenizer),
             "metrics": run.metrics, "spec": spec.model_dump(mode="json")}
 
 

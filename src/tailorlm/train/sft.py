@@ -50,6 +50,7 @@ def encode_sft_split(
     labels: Sequence[str],
     max_len: int,
     progress: bool = False,
+    list_labels: bool = True,
 ) -> EncodedSplit:
     """Encode every ``sft`` row of a split; rows of other kinds or too long are reported in ``skipped``."""
     df = read_split(path)
@@ -62,7 +63,7 @@ def encode_sft_split(
             out.skipped[rid] = f"kind '{kind}' is not used by instruction tuning"
             continue
         try:
-            out.examples.append(encode_sft(row, tokenizer, objective, labels, max_len))
+            out.examples.append(encode_sft(row, tokenizer, objective, labels, max_len, list_labels))
         except EncodingError as exc:
             out.skipped[rid] = str(exc)
     if out.skipped:

@@ -62,6 +62,7 @@ def encode_sft(
     objective: ObjectiveSpec,
     labels: Sequence[str] = (),
     max_len: int | None = None,
+    list_labels: bool = True,
 ) -> Encoded:
     """Tokenize one SFT example with loss on the completion and its EOS only.
 
@@ -72,6 +73,7 @@ def encode_sft(
         labels: the dataset's label set (listed in the system prompt for classification).
         max_len: maximum tokens; a longer example raises :class:`EncodingError` (callers count and
             report it rather than silently truncating the answer away).
+        list_labels: list the labels in the system prompt (``train.labels_in_prompt``).
 
     Returns:
         The ids and labels; ``labels[-1]`` is the tokenizer's EOS id.
@@ -80,7 +82,7 @@ def encode_sft(
     completion = example.get("completion")
     if completion is None or str(completion).strip() == "":
         raise EncodingError(f"record {rid!r}: empty completion; SFT needs a target answer for every row.")
-    messages = build_messages(example, objective, labels)
+    messages = build_messages(example, objective, labels, list_labels=list_labels)
     prompt_ids = _template_ids(tokenizer, messages, add_generation_prompt=True)
     full_ids = _template_ids(
         tokenizer, messages + [{"role": "assistant", "content": str(completion)}], add_generation_prompt=False
@@ -103,8 +105,9 @@ def encode_sft(
     ids = prompt_ids + answer
     if max_len is not None and len(ids) > max_len:
         raise EncodingError(
-            f"record {rid!r}: {len(ids)} tokens exceed train.max_seq_len={max_len}. Raise "
-            "train.max_seq_len or shorten the example (data.filter.max_chars)."
+            f"record {rid!r}: {len(ids)} tokens exceed the training budget of {max_len} (data.max_seq_len plus "
+            "the shared instruction). Prepare the dataset again ('tailorlm data prepare' applies "
+            "data.length_policy) or raise data.max_seq_len."
         )
     return Encoded(input_ids=ids, labels=[IGNORE] * len(prompt_ids) + answer, record_id=rid)
 
