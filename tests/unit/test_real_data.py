@@ -77,6 +77,7 @@ def test_a_training_near_duplicate_of_a_test_record_is_removed_and_counted(tmp_p
     test = many_label_messages(4, 5, seed=4, prefix="te")
     copy = dict(test[0], id="tr-copy", text=test[0]["text"] + " thanks")  # one word added: a near duplicate
     exact = dict(test[1], id="tr-exact")
+    test.append(dict(test[2], id="te-again"))  # the test file's own duplicate stays: it is evaluated whole
     spec, ws = write_project(tmp_path, {"train.jsonl": [copy, *train, exact], "test.jsonl": test})
     dv = prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
     assert dv.counts["duplicates_test_overlap"] == 2

@@ -281,7 +281,8 @@ def fixed_splits(ds, files: list[SourceFile]) -> np.ndarray:
 
 
 def remove_test_overlap(dedup, alive: np.ndarray, fixed: np.ndarray) -> int:
-    """Mark every non-test record whose duplicate cluster holds a test-source record (status 3).
+    """Mark every non-test record whose duplicate cluster holds a test-source record (status 3), and
+    keep every valid record of a test source (none is removed as a duplicate of another).
 
     Test sources are read first (see ``expand_sources``), so a cluster's representative (its
     smallest index) is a test record whenever the cluster has one; the training copies go, whether
@@ -290,6 +291,11 @@ def remove_test_overlap(dedup, alive: np.ndarray, fixed: np.ndarray) -> int:
     """
     if not (fixed == TEST).any():
         return 0
+    # A dataset's own test file is evaluated whole (results compare with published ones): its records
+    # are never removed as duplicates of one another.
+    own = fixed == TEST
+    dedup.status[own] = 0
+    dedup.duplicate_of[own] = -1
     rows = np.arange(len(fixed))
     root_is_test = fixed[dedup.root] == TEST
     overlap = alive & root_is_test & (fixed != TEST) & (dedup.root != rows)
