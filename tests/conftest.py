@@ -2,12 +2,19 @@
 
 The tokenizer files in tests/fixtures/tokenizer come from SmolLM2-135M-Instruct (Apache-2.0), so
 label masks and chat templates are tested on the real format while the model stays tiny and fast.
+
+Two guards hold for the whole run: every ``connect`` to a non-loopback address fails the test that
+made it (Unix sockets and 127.0.0.1/::1 stay allowed, for PostgreSQL and the server tests), and the
+audit signing key lives in a per-run temporary file, never the developer's own key file.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +24,53 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Set before any test runs (and inherited by the subprocesses tests start): a key file no test shares
+# with the developer's ~/.config/tailorlm/audit.key.
+os.environ["TAILORLM_AUDIT_KEY_FILE"] = str(Path(tempfile.mkdtemp(prefix="tailorlm-test-key-")) / "audit.key")
+os.environ.pop("TAILORLM_AUDIT_KEY", None)
+
+_BLOCKED: list[str] = []
+_REAL_CONNECT, _REAL_CONNECT_EX = socket.socket.connect, socket.socket.connect_ex
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:  # a host name other than localhost: resolving it would already leave the machine
+        return False
+
+
+def _check_address(sock: socket.socket, address) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(str(address[0])):
+        _BLOCKED.append(f"{address[0]}:{address[1]}")
+        raise ConnectionRefusedError(f"tests may not reach the network: connect to {address[0]}:{address[1]} blocked")
+
+
+def _guarded_connect(self, address):
+    _check_address(self, address)
+    return _REAL_CONNECT(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    _check_address(self, address)
+    return _REAL_CONNECT_EX(self, address)
+
+
+# Installed at import, so collection-time imports are covered too; the fixture below fails the test.
+socket.socket.connect, socket.socket.connect_ex = _guarded_connect, _guarded_connect_ex
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Fail any test that tried to connect to a non-loopback address, even if the code swallowed the error."""
+    del _BLOCKED[:]
+    yield
+    if _BLOCKED:
+        attempts = ", ".join(_BLOCKED)
+        del _BLOCKED[:]
+        pytest.fail(f"this test tried to reach the network ({attempts}); tests must run offline", pytrace=False)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
