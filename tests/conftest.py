@@ -62,15 +62,27 @@ def _guarded_connect_ex(self, address):
 socket.socket.connect, socket.socket.connect_ex = _guarded_connect, _guarded_connect_ex
 
 
-@pytest.fixture(autouse=True)
-def no_network():
-    """Fail any test that tried to connect to a non-loopback address, even if the code swallowed the error."""
-    del _BLOCKED[:]
-    yield
+def _fail_if_blocked() -> None:
     if _BLOCKED:
         attempts = ", ".join(_BLOCKED)
         del _BLOCKED[:]
         pytest.fail(f"this test tried to reach the network ({attempts}); tests must run offline", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """The test body fails (not only its teardown) when it tried to connect, even if it swallowed the error."""
+    result = yield
+    _fail_if_blocked()
+    return result
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Fail any test whose fixtures tried to connect to a non-loopback address."""
+    del _BLOCKED[:]
+    yield
+    _fail_if_blocked()
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

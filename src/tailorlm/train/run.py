@@ -102,10 +102,10 @@ def _load_model(spec: TailorSpec):
     from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
 
     if spec.train.method != "qlora":
-        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision)
+        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision, spec.model.download)
     from .methods import load_for_method
 
-    resolved = resolve_base(spec.model.base, spec.model.revision)
+    resolved = resolve_base(spec.model.base, spec.model.revision, spec.model.download)
     dev, dtype, _ = select_device(spec.model.device, spec.model.dtype)
     model = load_for_method(spec, resolved.path, dev, dtype)
     return LoadedModel(model, load_tokenizer(resolved.path), dev, False, resolved)
