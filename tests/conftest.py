@@ -6,6 +6,10 @@ label masks and chat templates are tested on the real format while the model sta
 Two guards hold for the whole run: every ``connect`` to a non-loopback address fails the test that
 made it (Unix sockets and 127.0.0.1/::1 stay allowed, for PostgreSQL and the server tests), and the
 audit signing key lives in a per-run temporary file, never the developer's own key file.
+
+Under CI (``CI=true``, as ``.ci/run`` sets) a skipped test fails the run, unless it is marked
+``cuda`` and this machine has no CUDA: the PostgreSQL and Chromium tests must really run there.
+A developer's ``make test`` without those services still skips them, and says so (``-rs``).
 """
 
 from __future__ import annotations
@@ -132,3 +136,35 @@ def tiny_model_copy(tiny_model_dir, tmp_path) -> Path:
     dst = tmp_path / "tiny"
     shutil.copytree(tiny_model_dir, dst)
     return dst
+
+
+_DISALLOWED_SKIPS: list[str] = []
+
+
+def _strict_skips() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_runtest_logreport(report):
+    """Remember skips that CI does not allow (anything but a ``cuda`` test on a machine without CUDA)."""
+    if not report.skipped or not _strict_skips() or getattr(report, "wasxfail", None) is not None:
+        return
+    if "cuda" in report.keywords:
+        import torch
+
+        if not torch.cuda.is_available():
+            return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    _DISALLOWED_SKIPS.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _DISALLOWED_SKIPS:
+        terminalreporter.section("skips not allowed under CI", sep="=", red=True)
+        for line in _DISALLOWED_SKIPS:
+            terminalreporter.line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _DISALLOWED_SKIPS and exitstatus == 0:
+        session.exitstatus = 1  # CI=true: a test that should have run here did not
