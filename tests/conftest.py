@@ -2,12 +2,23 @@
 
 The tokenizer files in tests/fixtures/tokenizer come from SmolLM2-135M-Instruct (Apache-2.0), so
 label masks and chat templates are tested on the real format while the model stays tiny and fast.
+
+Two guards hold for the whole run: every ``connect`` to a non-loopback address fails the test that
+made it (Unix sockets and 127.0.0.1/::1 stay allowed, for PostgreSQL and the server tests), and the
+audit signing key lives in a per-run temporary file, never the developer's own key file.
+
+Under CI (``CI=true``, as ``.ci/run`` sets) a skipped test fails the run, unless it is marked
+``cuda`` and this machine has no CUDA: the PostgreSQL and Chromium tests must really run there.
+A developer's ``make test`` without those services still skips them, and says so (``-rs``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +28,65 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Set before any test runs (and inherited by the subprocesses tests start): a key file no test shares
+# with the developer's ~/.config/tailorlm/audit.key.
+os.environ["TAILORLM_AUDIT_KEY_FILE"] = str(Path(tempfile.mkdtemp(prefix="tailorlm-test-key-")) / "audit.key")
+os.environ.pop("TAILORLM_AUDIT_KEY", None)
+
+_BLOCKED: list[str] = []
+_REAL_CONNECT, _REAL_CONNECT_EX = socket.socket.connect, socket.socket.connect_ex
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:  # a host name other than localhost: resolving it would already leave the machine
+        return False
+
+
+def _check_address(sock: socket.socket, address) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(str(address[0])):
+        _BLOCKED.append(f"{address[0]}:{address[1]}")
+        raise ConnectionRefusedError(f"tests may not reach the network: connect to {address[0]}:{address[1]} blocked")
+
+
+def _guarded_connect(self, address):
+    _check_address(self, address)
+    return _REAL_CONNECT(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    _check_address(self, address)
+    return _REAL_CONNECT_EX(self, address)
+
+
+# Installed at import, so collection-time imports are covered too; the fixture below fails the test.
+socket.socket.connect, socket.socket.connect_ex = _guarded_connect, _guarded_connect_ex
+
+
+def _fail_if_blocked() -> None:
+    if _BLOCKED:
+        attempts = ", ".join(_BLOCKED)
+        del _BLOCKED[:]
+        pytest.fail(f"this test tried to reach the network ({attempts}); tests must run offline", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """The test body fails (not only its teardown) when it tried to connect, even if it swallowed the error."""
+    result = yield
+    _fail_if_blocked()
+    return result
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Fail any test whose fixtures tried to connect to a non-loopback address."""
+    del _BLOCKED[:]
+    yield
+    _fail_if_blocked()
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -66,3 +136,35 @@ def tiny_model_copy(tiny_model_dir, tmp_path) -> Path:
     dst = tmp_path / "tiny"
     shutil.copytree(tiny_model_dir, dst)
     return dst
+
+
+_DISALLOWED_SKIPS: list[str] = []
+
+
+def _strict_skips() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_runtest_logreport(report):
+    """Remember skips that CI does not allow (anything but a ``cuda`` test on a machine without CUDA)."""
+    if not report.skipped or not _strict_skips() or getattr(report, "wasxfail", None) is not None:
+        return
+    if "cuda" in report.keywords:
+        import torch
+
+        if not torch.cuda.is_available():
+            return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    _DISALLOWED_SKIPS.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _DISALLOWED_SKIPS:
+        terminalreporter.section("skips not allowed under CI", sep="=", red=True)
+        for line in _DISALLOWED_SKIPS:
+            terminalreporter.line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _DISALLOWED_SKIPS and exitstatus == 0:
+        session.exitstatus = 1  # CI=true: a test that should have run here did not

@@ -140,9 +140,19 @@ def m002_registry(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_record_lineage_dv ON record_lineage (dataset_version)"))
 
 
+def m003_audit_signatures(conn: Connection) -> None:
+    """Audit rows gain ``key_id`` and ``sig`` (HMAC of the row hash, key held outside the store).
+
+    Rows written before this migration keep NULL there and are reported as unsigned.
+    """
+    conn.execute(text("ALTER TABLE audit_log ADD COLUMN key_id TEXT"))
+    conn.execute(text("ALTER TABLE audit_log ADD COLUMN sig TEXT"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_registry", m002_registry),
+    ("m003_audit_signatures", m003_audit_signatures),
 ]
 
 # Execution option asking for a transaction that holds the database's write lock from its start.

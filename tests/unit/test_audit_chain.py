@@ -40,6 +40,7 @@ def test_rows_chain_and_round_trip(project):
     assert [r["hash"] for r in stored] == [r["hash"] for r in written]
     result = audit.verify(ws)
     assert result.ok and result.checked == 3 and result.head == written[-1]["hash"]
+    assert (result.signed, result.unsigned) == (3, 0)
 
 
 def test_direct_update_is_blocked_by_trigger(project):
@@ -72,8 +73,11 @@ def test_edit_with_recomputed_hash_is_caught_at_the_next_row(project):
                             json.dumps(r["details"], sort_keys=True, separators=(",", ":")), r["prev_hash"])
     with ws.store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'mallory', hash = :h WHERE seq = 2"), {"h": forged})
+    # The hash chain alone names the next row; the signature names the forged row itself.
+    chain = audit.verify(ws, chain_only=True)
+    assert not chain.ok and chain.bad_seq == 3 and "record 2 was altered" in chain.reason
     result = audit.verify(ws)
-    assert not result.ok and result.bad_seq == 3 and "record 2 was altered" in result.reason
+    assert not result.ok and result.bad_seq == 2 and "signature does not match" in result.reason
 
 
 def test_deleted_row_and_truncation_are_detected(project):

@@ -1,4 +1,10 @@
-"""bench/data_pipeline.py judges its own results: one PASS/FAIL line per aim of the data issue."""
+"""bench/data_pipeline.py's judge: one PASS/FAIL line per aim, the exit status follows the verdicts.
+
+These tests feed the judge (``check_aims``/``report_checks``) chosen inputs around each aim's
+threshold; they say nothing about how fast the data stage is. The measured figures come from
+running the bench itself (docs/benchmarks.md); a small real run takes ~5 minutes on 2 cores, too
+long for the unit tier.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ def bench():
     return mod
 
 
-# The last recorded run (docs/data.md, 2026-11-23): every aim met.
+# Inputs that meet every aim (shaped like the bench's own results JSON).
 RESULTS = {
     "end_to_end": [{"records": 100_000, "rss_main_mb": 562.0, "rss_worker_max_mb": 601.0},
                    {"records": 10_000, "rss_main_mb": 502.0, "rss_worker_max_mb": 576.0}],
@@ -32,12 +38,19 @@ def _verdicts(bench, results):
     return {c["name"]: c["ok"] for c in bench.check_aims(results)}
 
 
-def test_recorded_run_meets_every_aim(bench, capsys):
+def test_results_meeting_every_aim_pass(bench, capsys):
     checks = bench.check_aims(RESULTS)
     assert {c["name"]: c["ok"] for c in checks} == {"PII speed-up": True, "PII recall": True, "memory": True}
     assert bench.report_checks(checks) is True
     out = capsys.readouterr().out
     assert "PASS  PII speed-up: 6.6x" in out and "(1.12x)" in out and out.strip().endswith("RESULT: PASS")
+
+
+@pytest.mark.parametrize("speedup, ok", [(5.0, True), (4.99, False)])
+def test_speed_aim_threshold_is_inclusive(bench, speedup, ok):
+    results = copy.deepcopy(RESULTS)
+    results["pii_step"]["speedup_single"] = speedup
+    assert _verdicts(bench, results)["PII speed-up"] is ok
 
 
 @pytest.mark.parametrize("path, value, missed", [

@@ -52,15 +52,24 @@ def test_batched_and_prefix_cached_match_one_by_one(peaky_model, tokenizer):
     assert [g.prompt_tokens for g in cached] == [len(p) for p in prompts]
 
 
-def test_latency_is_attributed_per_example_and_sums_to_batch_time(peaky_model, tokenizer):
+def test_latency_is_attributed_per_example_and_sums_to_batch_time(peaky_model, tokenizer, monkeypatch):
+    import types
+
+    from tailorlm import inference
+
+    # A fake clock: each batch takes exactly 125 ms, so the shares can be checked without timing anything.
+    ticks = iter(range(1000))
+    monkeypatch.setattr(inference, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) * 0.125))
     prompts = _prompts(tokenizer, 6)
-    gens = generate(peaky_model, prompts, max_new_tokens=3, batch_size=6, progress=False, autocast="off")
-    assert all(g.latency_ms > 0 for g in gens)
+    gens = generate(peaky_model, prompts, max_new_tokens=3, batch_size=3, progress=False, autocast="off",
+                    prefix_cache=False)
     assert all(1 <= g.completion_tokens <= 3 for g in gens)
-    # one batch: a longer prompt is attributed more of the batch's time
-    longest = max(range(6), key=lambda i: len(prompts[i]) + gens[i].completion_tokens)
-    shortest = min(range(6), key=lambda i: len(prompts[i]) + gens[i].completion_tokens)
-    assert gens[longest].latency_ms >= gens[shortest].latency_ms
+    order = sorted(range(6), key=lambda i: len(prompts[i]))  # how generate() forms its batches
+    for batch in (order[:3], order[3:]):
+        assert sum(gens[i].latency_ms for i in batch) == pytest.approx(125.0)  # t1 - t0 of that batch
+        work = {i: gens[i].prompt_tokens + gens[i].completion_tokens for i in batch}
+        for i in batch:  # each example's share is its share of the tokens computed
+            assert gens[i].latency_ms == pytest.approx(125.0 * work[i] / sum(work.values()))
 
 
 def test_stops_at_eos(tokenizer):

@@ -76,14 +76,23 @@ def test_spec_criterion_missing_from_stored_gates_is_still_checked(project):
         promote(ws, "support-bot@1", "production")
 
 
-def test_safety_gates_block_promotion(project):
+def test_a_failing_compliance_gate_blocks_promotion(project):
+    """A criterion on a metric the evaluation really reports (scoring.score_system writes
+    compliance_violation_rate for every system), gated by the evaluation's own gate code."""
+    from tailorlm.evaluate.gates import evaluate_gates
+    from tailorlm.spec.checks import COMMON_METRICS
+
+    assert "compliance_violation_rate" in COMMON_METRICS  # a metric every evaluation reports
     spec, ws = project
     ev = fake_eval(accuracy=0.95)
-    ev.gates["safety"] = [{"criterion": "pii_leak_rate <= 0", "metric": "pii_leak_rate", "op": "<=",
-                           "threshold": 0.0, "value": 0.03, "passed": False}]
+    metrics = {**ev.systems["fine_tuned"], "compliance_violation_rate": 0.03}
+    ev.systems["fine_tuned"] = metrics
+    ev.gates["fine_tuned"] = evaluate_gates(["accuracy >= 0.8", "compliance_violation_rate <= 0"], metrics)
+    ev.passed = False
     _register(spec, ws, ev)
-    with pytest.raises(PromotionRefused, match=r"pii_leak_rate <= 0 \[safety\]: value 0.03"):
+    with pytest.raises(PromotionRefused, match=r"compliance_violation_rate <= 0 \[fine_tuned\]: value 0.03") as err:
         promote(ws, "support-bot@1", "production")
+    assert [g["metric"] for g in err.value.failing] == ["compliance_violation_rate"]
 
 
 def test_plain_alias_moves_but_gated_aliases_need_promote(project):

@@ -107,6 +107,7 @@ def _qlora_skip_reason() -> str:
     return "" if _has_bitsandbytes() else "QLoRA needs bitsandbytes: pip install 'tailorlm[qlora]'"
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(bool(_qlora_skip_reason()), reason=_qlora_skip_reason() or "runs")
 def test_qlora_trains_on_cuda(tiny_model_dir, tokenizer):  # pragma: no cover - CUDA only
     from tailorlm.train.methods import load_for_method

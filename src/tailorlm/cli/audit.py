@@ -102,11 +102,14 @@ def export_cmd(
 @audit_app.command("verify")
 def verify_cmd(
     head: Optional[str] = typer.Option(None, "--head", help="A head hash printed by an earlier verify; detects rows cut from the end."),
+    chain_only: bool = typer.Option(False, "--chain-only", help="Check the hash chain only, not the signatures (when the audit key is lost)."),
     spec_path: Path = SpecOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Check the hash chain; exits 1 and names the first bad record if anything was edited, removed or reordered.
+    """Check the hash chain and each row's signature; exits 1 and names the first bad record.
 
+    Catches rows edited, removed or reordered, and a chain rewritten with every hash recomputed by
+    someone without the audit key (see `tailorlm audit rotate-key` for where the key lives).
     Keep the printed head hash somewhere else (a ticket, a WORM bucket) and pass it back with --head.
 
     Example:
@@ -115,15 +118,39 @@ def verify_cmd(
     """
     from ..registry import audit
 
-    result = audit.verify(_ws(spec_path), expected_head=head)
+    try:
+        result = audit.verify(_ws(spec_path), expected_head=head, chain_only=chain_only)
+    except audit.RegistryError as exc:
+        fail(str(exc))
     if as_json:
         print_json(result.to_dict())
     elif result.ok:
-        out.print(f"[green]ok[/]: {result.checked} audit rows, chain intact. head {result.head}")
+        what = ("hash chain intact (signatures not checked)" if chain_only else
+                f"chain intact, {result.signed} signed" + (f", {result.unsigned} unsigned (written before "
+                                                           "audit signing existed)" if result.unsigned else ""))
+        out.print(f"[green]ok[/]: {result.checked} audit rows, {what}. head {result.head}")
     else:
         out.print(f"[bold red]TAMPERED[/]: {result.reason}\n{result.checked} rows before it are intact.", highlight=False)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("rotate-key")
+def rotate_key_cmd(spec_path: Path = SpecOption) -> None:
+    """Start signing audit rows with a new key; older keys stay in the key file to verify older rows.
+
+    The key file is $TAILORLM_AUDIT_KEY_FILE, default ~/.config/tailorlm/audit.key (mode 0600, one hex
+    key per line, the last one signs); servers may pass keys in $TAILORLM_AUDIT_KEY instead (comma
+    separated). Run it after a suspected key leak, or to recover when the old key is lost.
+    """
+    from ..registry import audit, audit_key
+
+    try:
+        row = audit.rotate_key(_ws(spec_path))
+    except audit.RegistryError as exc:
+        fail(str(exc))
+    out.print(f"new audit key {row['details']['new_key_id']} in {audit_key.key_file_path()} (audit row "
+              f"{row['seq']}); back it up somewhere the database's users cannot read.")
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,7 @@ def train(
     """
     spec = load(spec_path)
     from ..pipeline import Context, stage_data, stage_train
+    from ..errors import UserError
     from ..train.monitor import TrainingDiverged
 
     ctx = Context(spec=spec, ws=workspace(spec), force={"train"}, progress=not quiet)
@@ -31,7 +32,7 @@ def train(
         run = stage_train(ctx, dataset, resume=resume)
     except TrainingDiverged as exc:
         fail(str(exc), code=1)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, UserError) as exc:
         fail(str(exc))
     if json_out:
         print_json(run.to_dict())
@@ -41,6 +42,8 @@ def train(
     console.print(f"  steps {m['steps']}, train loss {m['train_loss']:.4f}, validation loss "
                   f"{m['eval_loss'] if m['eval_loss'] is None else round(m['eval_loss'], 4)}, "
                   f"{m['tokens_per_second']:.0f} tokens/s, {m['wall_seconds']:.0f} s")
+    if m.get("resumed_from_step") is not None:
+        console.print(f"  resumed from the checkpoint at step {m['resumed_from_step']}")
     console.print(f"  model: {run.model_path}\n  loss curve: {Path(run.path) / 'loss.png'}")
 
 

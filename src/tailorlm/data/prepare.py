@@ -108,7 +108,7 @@ def _tokenizer(spec, tokenizer):
     from ..models.loader import ModelNotFound
 
     try:
-        return load_tokenizer(resolve_base(spec.model.base, spec.model.revision).path)
+        return load_tokenizer(resolve_base(spec.model.base, spec.model.revision, spec.model.download).path)
     except (ModelNotFound, OSError) as exc:
         raise DataError(f"cannot load the tokenizer of model.base for the max_seq_len check: {exc}") from None
 

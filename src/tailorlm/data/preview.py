@@ -67,7 +67,7 @@ def preview(ws, spec, *, n: int = 3, split: str = "train", version: str | None =
     if tokenizer is None:
         from ..models import load_tokenizer, resolve_base
 
-        tokenizer = load_tokenizer(resolve_base(spec.model.base, spec.model.revision).path)
+        tokenizer = load_tokenizer(resolve_base(spec.model.base, spec.model.revision, spec.model.download).path)
     rows = pq.read_table(path / f"{split}.parquet").slice(0, n).to_pylist()
     out = []
     for row in rows:

@@ -99,7 +99,7 @@ def _load(kind: str, spec: Any, run: TrainRun | None) -> Any:
     from ..models import load_base
 
     if kind == "base":
-        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision)
+        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision, spec.model.download)
     from ..train import load_trained
 
     return load_trained(run.model_path, spec.model.device, spec.model.dtype)

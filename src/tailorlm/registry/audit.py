@@ -2,7 +2,12 @@
 
 Each row stores ``hash = sha256([seq, ts, actor, action, subject, details, prev_hash])`` where
 ``prev_hash`` is the previous row's hash (64 zeros for the first row), so editing, removing or
-reordering any row breaks the chain at that row and :func:`verify` names it. Rows are appended
+reordering any row breaks the chain at that row and :func:`verify` names it. Each row also stores
+``sig = HMAC-SHA256(key, hash)`` and the signing ``key_id`` (migration ``m003_audit_signatures``);
+the key lives outside the store (:mod:`.audit_key`), so someone who rewrites the whole chain and
+recomputes every hash is still caught at the first rewritten row. Rows written before signing
+existed have no ``sig`` and are reported as unsigned, not as tampered; an unsigned row after a
+signed one is tampering (a stripped signature). Rows are appended
 under the store's write lock, so concurrent writers (pipeline, CLI, API server) never fork the
 chain. Database triggers (migration ``m002_registry``) also refuse ``UPDATE``/``DELETE``.
 
@@ -27,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..artifacts import atomic_write_text
+from . import audit_key
 from .errors import RegistryError
 
 GENESIS = "0" * 64
@@ -41,9 +47,10 @@ ACTIONS = (
     "alias.set",
     "delete",
     "export",
+    "audit.key_rotate",
 )
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-_COLUMNS = "seq, ts, actor, action, subject, details, prev_hash, hash"
+_COLUMNS = "seq, ts, actor, action, subject, details, prev_hash, hash, key_id, sig"
 
 
 def current_actor() -> str:
@@ -72,19 +79,24 @@ def _check_action(action: str) -> None:
         )
 
 
-def append(conn: Connection, action: str, subject: str, details: dict | None = None, actor: str | None = None) -> dict:
-    """Append one row inside the caller's write-locked transaction (see ``Store.locked``).
+def append(conn: Connection, action: str, subject: str, details: dict | None = None, actor: str | None = None,
+           *, rotating: bool = False) -> dict:
+    """Append one signed row inside the caller's write-locked transaction (see ``Store.locked``).
 
     Lets a stage write its own rows and the audit row in one transaction (all or nothing).
     On PostgreSQL this also takes the ``audit_log`` advisory lock (always the last lock taken).
+
+    Raises:
+        RegistryError: the chain is signed by a key not held here (see :func:`.audit_key.for_signing`).
     """
     _check_action(action)
     if conn.dialect.name == "postgresql":
         from ..store import _lock_key
 
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("audit_log")})
-    head = conn.execute(text("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
+    head = conn.execute(text("SELECT seq, hash, key_id FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
     seq, prev = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
+    ring = audit_key.for_signing(head[2] if head else None, rotating=rotating)
     row = {
         "seq": seq,
         # Rounded to microseconds; stored as an 8-byte float, so the hash input survives the round trip.
@@ -96,11 +108,20 @@ def append(conn: Connection, action: str, subject: str, details: dict | None = N
         "prev_hash": prev,
     }
     row["hash"] = row_hash(**row)
+    row["key_id"], row["sig"] = audit_key.key_id(ring.current), audit_key.sign(ring.current, row["hash"])
     conn.execute(
-        text(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (:seq, :ts, :actor, :action, :subject, :details, :prev_hash, :hash)"),
+        text(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (:seq, :ts, :actor, :action, :subject, :details, :prev_hash, "
+             ":hash, :key_id, :sig)"),
         row,
     )
+    if not (head and head[2]):  # the first signed row of this store
+        audit_key.remember_signed_from(store_id(conn), seq)
     return _public(row)
+
+
+def store_id(conn: Connection) -> str:
+    """The store's URL without its password: the key under which its first signed seq is remembered."""
+    return conn.engine.url.render_as_string(hide_password=True)
 
 
 def record(ws, action: str, subject: str, details: dict | None = None, actor: str | None = None) -> dict:
@@ -115,6 +136,17 @@ def record(ws, action: str, subject: str, details: dict | None = None, actor: st
     """
     with ws.store.locked("audit_log") as conn:
         return append(conn, action, subject, details, actor)
+
+
+def rotate_key(ws) -> dict:
+    """Start signing with a new key (:func:`.audit_key.rotate`) and record it as an ``audit.key_rotate`` row.
+
+    The row is signed by the new key and names the previous one, so the hand-over is in the chain.
+    """
+    new_id, old_id = audit_key.rotate()
+    with ws.store.locked("audit_log") as conn:
+        return append(conn, "audit.key_rotate", "audit", {"new_key_id": new_id, "previous_key_id": old_id},
+                      rotating=True)
 
 
 def _public(row: dict) -> dict:
@@ -188,11 +220,14 @@ class Verification:
     """Outcome of :func:`verify`.
 
     Attributes:
-        ok: the whole chain is intact (and matches ``expected_head`` when one was given).
+        ok: the whole chain is intact, every row from the first signed one on carries a valid
+            signature (unless ``chain_only``), and it matches ``expected_head`` when one was given.
         checked: rows checked before stopping.
         head: hash of the last good row (anchor it elsewhere to detect truncation later).
         bad_seq: the first bad row's ``seq`` (None when ok).
         reason: what is wrong with it and what it means.
+        signed: rows whose signature was checked and matched.
+        unsigned: rows written before signing began (no signature; the hash chain still covers them).
     """
 
     ok: bool
@@ -200,6 +235,8 @@ class Verification:
     head: str
     bad_seq: int | None = None
     reason: str = ""
+    signed: int = 0
+    unsigned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,19 +259,51 @@ def _check_row(row: dict, expected_seq: int, prev_hash: str) -> str:
     return ""
 
 
-def verify(ws, expected_head: str | None = None) -> Verification:
+def _check_signature(row: dict, ring: audit_key.Keyring | None, seen_signed: bool, signed_from: int | None) -> str:
+    """Why ``row``'s signature is not acceptable, or '' when it is good (or legitimately absent)."""
+    if not row.get("sig"):
+        if seen_signed or (signed_from is not None and int(row["seq"]) >= signed_from):
+            why = "earlier records are signed" if seen_signed else f"this store signs every record from {signed_from} on"
+            return (f"it has no signature although {why}: its signature was stripped "
+                    "(the record was rewritten by someone without the audit key)")
+        return ""
+    if ring is None:
+        raise audit_key.lost_key_error(row["key_id"])
+    if row["key_id"] not in ring.by_id:
+        return (f"it is signed with key {row['key_id']}, which is not held here ({ring.source}): either it was "
+                "forged, or that key was rotated out or lost (put the old key back as a line of the key file "
+                "to verify its rows)")
+    if not ring.check(row["key_id"], row["hash"], row["sig"]):
+        return ("its signature does not match: the record (and its hash) were rewritten by someone without "
+                "the audit key")
+    return ""
+
+
+def verify(ws, expected_head: str | None = None, chain_only: bool = False) -> Verification:
     """Walk the chain from the first row and stop at the first bad one.
 
     Args:
         expected_head: a head hash saved earlier (``audit verify`` prints it); when given, the
             chain must still contain it, so rows cut from the end are detected too.
+        chain_only: check the hash chain only, not the signatures (when the key is lost; this
+            does not detect someone who rewrote the chain and recomputed every hash).
+
+    Raises:
+        RegistryError: signed rows exist but no audit key is held here (the message says how to recover).
     """
+    ring = None if chain_only else audit_key.load()
+    first_signed = audit_key.signed_from(ws.store.engine.url.render_as_string(hide_password=True))
     prev, expected_seq, checked, anchored = GENESIS, 1, 0, expected_head is None
+    signed = unsigned = 0
     for row in _iter_all(ws):
-        reason = _check_row(row, expected_seq, prev)
+        reason = _check_row(row, expected_seq, prev) or (
+            "" if chain_only else _check_signature(row, ring, signed > 0, first_signed))
         if reason:
             bad = expected_seq if "missing" in reason else int(row["seq"])
-            return Verification(False, checked, prev, bad, f"record {bad} ({row['action']} {row['subject']}): {reason}")
+            return Verification(False, checked, prev, bad, f"record {bad} ({row['action']} {row['subject']}): {reason}",
+                                signed, unsigned)
+        if not chain_only:
+            signed, unsigned = (signed + 1, unsigned) if row.get("sig") else (signed, unsigned + 1)
         prev, expected_seq, checked = row["hash"], expected_seq + 1, checked + 1
         anchored = anchored or prev == expected_head
     if not anchored:
@@ -242,8 +311,9 @@ def verify(ws, expected_head: str | None = None) -> Verification:
             False, checked, prev, expected_seq,
             f"the chain ends at record {expected_seq - 1} and no record has the expected head hash "
             f"{expected_head[:16]}...: records were removed from the end (the next missing one is {expected_seq})",
+            signed, unsigned,
         )
-    return Verification(True, checked, prev)
+    return Verification(True, checked, prev, signed=signed, unsigned=unsigned)
 
 
 def export(ws, out: str | Path | IO[str], **filters: Any) -> int:

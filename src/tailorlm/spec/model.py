@@ -18,9 +18,12 @@ class ModelSpec(Strict):
         device: ``auto`` picks CUDA when present, else CPU.
         dtype: ``auto`` picks bf16 on CUDA, bf16 autocast on a CPU that supports it, else fp32.
         revision: optional hub revision for a Hugging Face id.
+        download: let tailorlm fetch ``base`` (and only it) from the Hugging Face hub when it is
+            not in the local cache; off by default, so nothing reaches the network.
     """
 
     base: str = DEFAULT_BASE
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     revision: str | None = None
+    download: bool = False

@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--config-path", metavar="NAME", help="print the path of a shipped accelerate config and exit")
     args = ap.parse_args(argv)
+    import logging
+
+    # A launcher's log is the run's record for whoever watches it: say what was resumed, in what precision.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.config_path:
         print(CONFIGS / f"{args.config_path}.yaml")
         return 0
@@ -84,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
 
         with accelerator.main_process_first() if accelerator else nullcontext():
             dataset = stage_data(Context(spec=spec, ws=ws, progress=not args.no_progress))
-    run = run_training(spec, ws, dataset, resume=args.resume, progress=not args.no_progress, accelerator=accelerator)
+    from ..errors import UserError
+
+    try:
+        run = run_training(spec, ws, dataset, resume=args.resume, progress=not args.no_progress,
+                           accelerator=accelerator)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if accelerator is None or accelerator.is_main_process:
         print(json.dumps(run.to_dict(), default=str))
     return 0

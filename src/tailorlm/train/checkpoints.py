@@ -132,6 +132,11 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, accelerator=None) -
     return json.loads((path / "state.json").read_text())
 
 
+def read_state(path: Path) -> dict[str, Any]:
+    """A checkpoint's ``state.json`` (step, tokens, precision, ...) without loading any tensor."""
+    return json.loads((path / "state.json").read_text())
+
+
 def list_checkpoints(ckpt_root: Path) -> list[tuple[int, Path]]:
     """Complete checkpoints, oldest first (staging folders are ignored)."""
     if not ckpt_root.exists():

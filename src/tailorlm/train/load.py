@@ -30,6 +30,9 @@ def load_trained(model_path: str, device: str = "auto", dtype: str = "auto", mer
     """
     from transformers import AutoModelForCausalLM
 
+    from .. import offline
+
+    offline.enforce()  # a trained artifact is always local: nothing to fetch
     path = Path(model_path)
     prov = read_provenance(path)
     dev, torch_dtype, autocast = select_device(device, dtype)

@@ -47,6 +47,9 @@ class LoopConfig:
     device: str = "cpu"
     progress: bool = True
     share_prefix: bool = False  # compute the rows' common prompt prefix once per batch (exact)
+    # How the forward passes run ({"autocast_bf16": bool, "dtype": str}); saved in every checkpoint
+    # so a resume reuses it instead of re-measuring (a different choice would change the weights).
+    precision: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -60,6 +63,7 @@ class LoopResult:
     best_step: int | None
     stopped_early: bool
     history: list[dict] = field(default_factory=list)
+    resumed_from_step: int | None = None  # the checkpoint's step when the run was resumed
 
 
 def shared_prefix_len(batch: Batch, min_len: int = 16) -> int:
@@ -258,12 +262,18 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
     ckpt_root = run_dir / "checkpoints"
     if rank == 0:
         ck.clean_staging(ckpt_root)
+    # loss_sum/loss_steps: the whole run's training loss (summed per step), carried across resumes.
     state = {"step": 0, "tokens": 0, "wall_seconds": 0.0, "best_eval_loss": None, "best_step": None,
-             "bad_evals": 0, "last_eval_loss": None}
+             "bad_evals": 0, "last_eval_loss": None, "loss_sum": 0.0, "loss_steps": 0, "precision": cfg.precision}
+    resumed_from = None
     if resume_from is not None:
         state.update(ck.load_checkpoint(resume_from, model, optimizer, scheduler, accelerator))
-        log.info("resumed from %s at step %d", resume_from, state["step"])
+        resumed_from = state["step"]
+        log.info("resumed from %s at step %d", resume_from, resumed_from)
     monitor = Monitor(run_dir, resume_step=state["step"]) if rank == 0 else None
+    if resumed_from and not state["loss_steps"] and monitor:  # a checkpoint from before loss_sum existed
+        losses = [r["loss"] for r in monitor.rows if "loss" in r and r["step"] <= resumed_from]
+        state.update(loss_sum=float(sum(losses)), loss_steps=len(losses))
     bar = tqdm(total=n_steps, initial=state["step"], desc="train", unit="step", disable=not (cfg.progress and rank == 0))
     model.train()
     stopped_early, recent = False, []
@@ -275,6 +285,8 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
             state["wall_seconds"] += row.pop("seconds")
             row["tokens"] = state["tokens"]
             recent = (recent + [row["loss"]])[-spec.log_every:]
+            state["loss_sum"] += row["loss"]
+            state["loss_steps"] += 1
             if monitor:
                 monitor.log(row)
             bar.update(1)
@@ -295,9 +307,9 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
             monitor.close()
     return LoopResult(
         step=state["step"], tokens=state["tokens"], wall_seconds=state["wall_seconds"],
-        train_loss=sum(recent) / len(recent) if recent else float("nan"),
+        train_loss=state["loss_sum"] / state["loss_steps"] if state["loss_steps"] else float("nan"),
         eval_loss=state["last_eval_loss"], best_eval_loss=state["best_eval_loss"], best_step=state["best_step"],
-        stopped_early=stopped_early, history=monitor.rows if monitor else [],
+        stopped_early=stopped_early, history=monitor.rows if monitor else [], resumed_from_step=resumed_from,
     )
 
 

@@ -9,6 +9,7 @@ run of the same spec and dataset version from its last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ import yaml
 from sqlalchemy import text
 
 from ..artifacts import atomic_write_text, sha256_json
+from ..errors import UserError
 from ..results import DatasetVersion, TrainRun
 from ..spec import TailorSpec
 from ..workspace import Workspace
@@ -33,6 +35,10 @@ from .pretrain import encode_text_split
 from .sft import encode_sft_split
 
 log = logging.getLogger(__name__)
+
+
+class NothingToResume(UserError):
+    """``--resume`` found no unfinished run with these inputs, or one without a complete checkpoint."""
 
 # Methods that leave the KV cache and input embeddings alone, so a shared prompt prefix can be
 # computed once per batch (prefix/prompt tuning inject their own virtual tokens there).
@@ -115,10 +121,10 @@ def _load_model(spec: TailorSpec):
     from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
 
     if spec.train.method != "qlora":
-        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision)
+        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision, spec.model.download)
     from .methods import load_for_method
 
-    resolved = resolve_base(spec.model.base, spec.model.revision)
+    resolved = resolve_base(spec.model.base, spec.model.revision, spec.model.download)
     dev, dtype, _ = select_device(spec.model.device, spec.model.dtype)
     model = load_for_method(spec, resolved.path, dev, dtype)
     return LoadedModel(model, load_tokenizer(resolved.path), dev, False, resolved)
@@ -139,12 +145,13 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
         spec: the parsed tailor.yaml.
         ws: the workspace (run folder and store).
         dataset: the dataset version to train on (train and validation parquet).
-        resume: continue the newest unfinished run with the same inputs from its last checkpoint
-            (a new run starts when there is none).
+        resume: continue the newest unfinished run with the same inputs from its last checkpoint,
+            in the precision that checkpoint records.
         progress: show progress bars.
         accelerator: an ``accelerate.Accelerator`` under ``accelerate launch`` / ``torchrun``.
 
     Raises:
+        NothingToResume: ``resume`` and no unfinished run with these inputs has a complete checkpoint.
         TrainingDiverged: the loss, a gradient norm or a final weight became NaN/Inf (the run is
             marked failed; no artifact is saved or registered).
     """
@@ -153,16 +160,21 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     torch.manual_seed(spec.train.seed)  # the adapter's initial weights (overwritten on resume)
     loaded = _load_model(spec)
     rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress)
-    model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator)
+    saved = ck.read_state(resume_from).get("precision") if resume_from is not None else None
+    model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator, saved)
     info = {"run_key": key, "method": spec.train.method, "packing_efficiency": eff, "skipped": skipped,
             "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": cfg.lr,
-            "precision": precision(loaded, accelerator, cfg.autocast)}
+            "precision": precision(loaded, accelerator, cfg.autocast, cfg.precision if saved is not None else None)}
+    if resume_from is not None:
+        info["resumed_from"] = {"step": ck.read_state(resume_from)["step"], "checkpoint": str(resume_from)}
+        log.info("resuming run %s from %s (step %d); precision from the checkpoint: %s", run_id, resume_from,
+                 info["resumed_from"]["step"], info["precision"])
     log.info("training precision: %s", info["precision"])
     try:
         result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
                           resume_from=resume_from, accelerator=accelerator)
         final, state, weights_step = final_weights(model, result, run_dir, accelerator)
-        metrics = _metrics(result, eff, cfg.lr, skipped, weights_step)
+        metrics = {**_metrics(result, eff, cfg.lr, skipped, weights_step), "resumed_from_step": result.resumed_from_step}
         run = TrainRun(run_id=run_id, path=str(run_dir), model_path=str(run_dir / "model"), method=spec.train.method,
                        base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
                        base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
@@ -253,7 +265,11 @@ def _open_run(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, resume: 
     key = run_key(spec, dataset)
     found = _find_resumable(ws, key) if resume else None
     if resume and found is None:
-        log.warning("--resume: no unfinished run with these inputs; starting a new run.")
+        raise NothingToResume(
+            f"--resume: nothing to resume. Looked in the store ({ws.store.engine.url.render_as_string(hide_password=True)}) "
+            f"for an unfinished train run (status running or failed) with run key {key[:12]}... (this spec's "
+            f"train/model settings and dataset {dataset.name}@{dataset.version}) whose folder under {ws.runs} "
+            "still exists, and found none. Run without --resume to start a new run.")
     run_id, run_dir = found or (f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", None)
     run_dir = run_dir or ws.runs / run_id
     if accelerator is not None and accelerator.num_processes > 1:
@@ -263,15 +279,19 @@ def _open_run(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, resume: 
     run_dir.mkdir(parents=True, exist_ok=True)
     resume_from = ck.latest_checkpoint(run_dir / "checkpoints") if found else None
     if found and resume_from is None:
-        log.warning("--resume: run %s has no complete checkpoint yet; it restarts from step 0.", run_id)
+        raise NothingToResume(
+            f"--resume: run {run_id} stopped before its first complete checkpoint (looked for "
+            f"{run_dir / 'checkpoints'}/step-*/state.json; half-written .staging-* folders do not count), so there "
+            "is nothing to resume. Run without --resume to start a new run.")
     if accelerator is None or accelerator.is_main_process:
         atomic_write_text(run_dir / "spec.resolved.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         _record(ws, run_id, "running", run_dir, {"run_key": key, "method": spec.train.method}, dataset.version)
     return run_id, run_dir, resume_from, key
 
 
-def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, accelerator):
-    """The method-wrapped model, optimizer, LR schedule and loop settings."""
+def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, accelerator, saved_precision=None):
+    """The method-wrapped model, optimizer, LR schedule and loop settings (``saved_precision``: a
+    resumed checkpoint's, reused as it is)."""
     from transformers import get_scheduler
 
     tspec = spec.train
@@ -289,8 +309,10 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
     if accelerator is not None:
         _configure_deepspeed(accelerator, tspec)
         model, optimizer = accelerator.prepare(model, optimizer)
+    autocast = choose_autocast(loaded, accelerator, spec.model.dtype, saved_precision)
     cfg = LoopConfig(spec=tspec, lr=lr, pad_id=loaded.tokenizer.pad_token_id, packed=packed,
-                     offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator, spec.model.dtype),
+                     offset=virtual_token_offset(tspec), autocast=autocast,
+                     precision=precision_state(loaded, accelerator, autocast),
                      device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
                      share_prefix=not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1)
     return model, optimizer, scheduler, cfg
@@ -304,8 +326,37 @@ def _configure_deepspeed(accelerator, tspec) -> None:
         plugin.deepspeed_config["gradient_accumulation_steps"] = tspec.grad_accum
 
 
-def precision(loaded, accelerator, autocast) -> str:
+def precision_state(loaded, accelerator, autocast) -> dict:
+    """The precision as saved in each checkpoint's ``state.json``: bf16 autocast on CPU or not, weight dtype."""
+    cpu_bf16 = accelerator is None and (autocast is _cpu_bf16 or (autocast is not contextlib.nullcontext
+                                                                  and loaded.autocast_bf16))
+    return {"autocast_bf16": bool(cpu_bf16), "dtype": str(next(loaded.model.parameters()).dtype).replace("torch.", "")}
+
+
+def _cpu_bf16():
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def choose_autocast(loaded, accelerator, dtype_setting: str = "auto", saved: dict | None = None):
+    """The forward-pass context; on resume, the checkpoint's choice (``saved``) wins over a new measurement.
+
+    The CPU bf16 choice is measured per process (a matmul timed both ways), so two processes can
+    choose differently; a resumed run must continue in the precision it started in.
+    """
+    if saved is None or accelerator is not None or not str(loaded.device).startswith("cpu"):
+        return _autocast(loaded, accelerator, dtype_setting)
+    dtype = str(next(loaded.model.parameters()).dtype).replace("torch.", "")
+    if saved.get("dtype") and saved["dtype"] != dtype:
+        log.warning("the checkpoint was trained with %s weights, this process loaded %s (model.dtype or the "
+                    "device changed); the resumed steps will not match an uninterrupted run exactly",
+                    saved["dtype"], dtype)
+    return _cpu_bf16 if saved.get("autocast_bf16") else contextlib.nullcontext
+
+
+def precision(loaded, accelerator, autocast, state: dict | None = None) -> str:
     """What the forward passes run in, for the run record: e.g. ``bf16 autocast (measured 2.03x fp32)``."""
+    if state is not None and accelerator is None and str(loaded.device).startswith("cpu"):
+        return f"{state['dtype']}{' with bf16 autocast' if state['autocast_bf16'] else ''} (reused from the checkpoint)"
     if accelerator is not None and accelerator.mixed_precision != "no":
         return f"{accelerator.mixed_precision} mixed precision (accelerate)"
     dtype = str(next(loaded.model.parameters()).dtype).replace("torch.", "")
