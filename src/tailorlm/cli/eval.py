@@ -35,11 +35,14 @@ def eval_cmd(
     spec = load(spec_path)
     if limit is not None:
         spec.eval.limit = limit
+    from ..lock import project_lock
+
     ctx = Context(spec=spec, ws=workspace(spec), force={"eval"}, progress=not quiet)
     try:
-        dataset = stage_data(ctx)
-        run = stage_train(ctx, dataset) if any(s.startswith("fine_tuned") for s in spec.eval.systems) else None
-        result = stage_eval(ctx, dataset, run)
+        with project_lock(ctx.ws.dir):  # one lock over the stages it may run
+            dataset = stage_data(ctx)
+            run = stage_train(ctx, dataset) if any(s.startswith("fine_tuned") for s in spec.eval.systems) else None
+            result = stage_eval(ctx, dataset, run)
     except (UserError, DataError, ComplianceError, FileNotFoundError) as exc:
         fail(str(exc))
     if json_out:

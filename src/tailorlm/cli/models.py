@@ -256,10 +256,14 @@ def export_cmd(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write (replaced atomically)."),
     merge: bool = typer.Option(False, "--merge", help="Merge the adapter into the base weights (plain transformers folder)."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow", help="Log the version to this MLflow tracking URI instead."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder that is not a previous "
+                               "tailorlm export (never the project, .tailor/ or a data source)."),
     spec_path: Path = SpecOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Export a version to a folder (adapter, or merged with --merge) or to MLflow; audited.
+
+    An existing --out folder is replaced only when it is a previous tailorlm export (or with --force).
 
     Examples:
 
@@ -286,7 +290,8 @@ def export_cmd(
 
     if merge and not as_json:
         console.print(f"merging {mv.ref} into its base model...")
-    row = _call(export_version, ws, mv, out_dir, merge=merge)
+    sources = tuple(spec.resolve(s.path) for s in spec.data.sources)
+    row = _call(export_version, ws, mv, out_dir, merge=merge, force=force, protect=sources)
     if as_json:
         print_json(row)
     else:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ..artifacts import code_version, sha256_file, sha256_json
+from ..artifacts import MARKER, code_version, sha256_file, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
 
 # Files the registry writes next to the artifact; excluded from the artifact hash.
@@ -26,8 +26,9 @@ REGISTRY_FILES = frozenset({"MODEL_CARD.md", "lineage.json"})
 
 
 def artifact_files(folder: Path) -> list[Path]:
-    """The trained artifact's files under ``folder`` (registry files excluded), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in REGISTRY_FILES)
+    """The trained artifact's files under ``folder`` (registry files and the tailorlm output marker excluded), sorted."""
+    skip = REGISTRY_FILES | {MARKER}
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in skip)
 
 
 def artifact_hash(path: str | Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ..artifacts import atomic_write_json, atomic_write_text
+from ..artifacts import atomic_write_json, atomic_write_text, check_replaceable, replace_dir
 from ..results import DatasetVersion, EvalResult, ModelVersion, TrainRun
 from . import audit
 from .aliases import GATED_ALIASES, aliases_of, set_alias_in
@@ -77,12 +77,13 @@ def _next_version(conn: Connection, name: str) -> int:
 
 
 def _install(staging: Path, final: Path) -> None:
-    """Rename the staged folder into place; an orphan left by a crashed registration is replaced."""
-    if final.exists():
-        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
-        os.replace(final, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.replace(staging, final)
+    """Rename the staged folder into place; an orphan left by a crashed registration is replaced.
+
+    The orphan lies in the registry's own folder and has no row, so it is replaced even without a
+    marker; the shared guard still refuses anything that holds a project.
+    """
+    check_replaceable(final, force=True)
+    replace_dir(staging, final)
 
 
 def _insert(conn: Connection, mv: ModelVersion) -> None:

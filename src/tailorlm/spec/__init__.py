@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from ..errors import UserError
 from .common import Criterion, Strict
 from .data import DataSpec
 from .evaluate import EvalSpec
@@ -76,7 +77,7 @@ class TailorSpec(Strict):
         return getattr(self, name).model_dump(mode="json")
 
 
-class SpecError(Exception):
+class SpecError(UserError):
     """A tailor.yaml problem a user can fix; the message names the location and the fix."""
 
 
