@@ -27,9 +27,6 @@ def eval_cmd(
     `tailorlm run`). Writes .tailor/reports/EVAL_ID/: report.html, report.md, report.json,
     predictions.jsonl and plots/.
     """
-    from ..data.errors import DataError
-    from ..errors import UserError
-    from ..evaluate.compliance import ComplianceError
     from ..pipeline import Context, stage_data, stage_eval, stage_train
 
     spec = load(spec_path)
@@ -43,7 +40,7 @@ def eval_cmd(
             dataset = stage_data(ctx)
             run = stage_train(ctx, dataset) if any(s.startswith("fine_tuned") for s in spec.eval.systems) else None
             result = stage_eval(ctx, dataset, run)
-    except (UserError, DataError, ComplianceError, FileNotFoundError) as exc:
+    except FileNotFoundError as exc:  # the UserError family is printed by the CLI root (cli/main.py)
         fail(str(exc))
     if json_out:
         print_json(result.to_dict())

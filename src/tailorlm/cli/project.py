@@ -106,14 +106,8 @@ def run(
         if not as_json:
             console.print(f"[bold cyan]▶ {name}[/]  ({time.perf_counter() - t0:.0f}s)")
 
-    try:
-        result = run_pipeline(spec, ws, force=set(force or []), progress=True, on_stage=on_stage)
-    except Exception as exc:  # stage errors are meant to be read by people
-        from ..errors import UserError
-
-        if isinstance(exc, UserError):
-            fail(str(exc))
-        raise
+    # A stage's UserError (bad data, a busy project, ...) is printed by the CLI root (cli/main.py).
+    result = run_pipeline(spec, ws, force=set(force or []), progress=True, on_stage=on_stage)
     summary = result.summary()
     if as_json:
         print_json(summary)
