@@ -269,7 +269,7 @@ def export_cmd(
 
         tailorlm models export northwind-support@production --out dist/model --merge
 
-        tailorlm models export 3 --mlflow file:./mlruns
+        tailorlm models export 3 --mlflow sqlite:///mlflow.db
     """
     from ..registry import resolve
 
