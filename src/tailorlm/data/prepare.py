@@ -270,7 +270,7 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
             del raw
             with _timed("dedup"):
                 status, dedup = deduplicate(ds, spec.data, work)
-            split_of = _splits(ds, status, dedup, spec)
+            split_of = _splits(ds, status, dedup, spec, parent)
             out = work / "out"
             out.mkdir()
             with _timed("write"):
@@ -280,17 +280,26 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
             for p in out.iterdir():
                 shutil.move(str(p), staging / p.name)
         _record_in_store(ws, spec.project, version, final, manifest)
+        shutil.rmtree(parent / "rejected", ignore_errors=True)  # a failed earlier attempt's log
         return DatasetVersion(name=spec.project, version=version, path=str(final),
                               labels=sorted(counts.get("labels", {})) if labels else [], counts=counts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _splits(ds, status: Statuses, dedup, spec) -> np.ndarray:
-    """Split code per record (index into ``SPLITS``; -1 for records not kept)."""
+def _splits(ds, status: Statuses, dedup, spec, parent: Path) -> np.ndarray:
+    """Split code per record (index into ``SPLITS``; -1 for records not kept).
+
+    Too few kept records raise :class:`DataError` naming the top reasons (with file:line examples);
+    every reason is written to ``parent/rejected/quarantine.jsonl``.
+    """
     keep = np.flatnonzero(status.alive() & (dedup.status == 0))
     if len(keep) < spec.data.min_records:
-        raise DataError(_too_few_message(len(keep), spec.data.min_records, status, dedup))
+        from .rejects import explain_rejects
+
+        log_path = parent / "rejected" / "quarantine.jsonl"
+        reasons = explain_rejects(ds, status, dedup, log_path)
+        raise DataError(_too_few_message(len(keep), spec.data.min_records, reasons, log_path))
     labels = np.full(len(ds), -1, dtype=np.int32)
     vocab: dict[str, int] = {}
     for start, t in _scan(ds, ["label"]):
@@ -314,15 +323,10 @@ def _empty_test_message(n: int, n_labels: int, test: float) -> str:
             "data.split.stratify: false so small labels are not each rounded down to zero.")
 
 
-def _too_few_message(n: int, need: int, status: Statuses, dedup) -> str:
-    from collections import Counter
-
-    reasons = Counter(status.counts())
-    reasons.update({"duplicate:exact": int((dedup.status == 1).sum()), "duplicate:near": int((dedup.status == 2).sum())})
-    top = ", ".join(f"{k} x{v}" for k, v in reasons.most_common(5) if v)
+def _too_few_message(n: int, need: int, reasons: str, log_path: Path) -> str:
     return (f"only {n} valid record(s) remain, at least {need} are needed before any training "
-            f"(data.min_records). Removed: {top or 'nothing (the sources are nearly empty)'}. "
-            "See the messages above or fix the sources.")
+            f"(data.min_records). Removed: {reasons or 'nothing (the sources are nearly empty)'}. "
+            f"Every removed record and its reason: {log_path}. Fix the sources or data.fields, then rerun.")
 
 
 def _record_in_store(ws, name: str, version: str, path: Path, manifest: dict[str, Any]) -> None:
