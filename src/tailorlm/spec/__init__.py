@@ -171,6 +171,25 @@ def parse_spec(
     return spec
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (else the last one silently wins)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(f"line {line}: key '{key}' is given twice (first on line {seen[key]}); "
+                                    "only one would be used. Remove or merge one of them.")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | Path = "tailor.yaml", check_files: bool = True) -> TailorSpec:
     """Read, validate and cross-check ``tailor.yaml``. Never loads a model; runs in well under 2 s.
 
@@ -187,7 +206,9 @@ def load_spec(path: str | Path = "tailor.yaml", check_files: bool = True) -> Tai
         )
     text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise SpecError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
