@@ -95,6 +95,9 @@ def _stage_rows(counts: dict[str, Any]) -> list[list[Any]]:
     rows += [["exact duplicates removed", counts["duplicates_exact"]],
              ["near duplicates removed", counts["duplicates_near"]],
              ["**kept**", f"**{counts['kept']}**"]]
+    shared = counts.get("shared_ids", {}).get("records_renamed", 0)
+    if shared:  # kept rows: shown after the total, not part of the reconciliation
+        rows.append([f"kept records whose source id was shared (renamed `<id>#2`, ...; warning above)", shared])
     return rows
 
 

@@ -268,13 +268,15 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
             log.info("ingested %d records from %d file(s)", raw.num_rows, len(files))
             ds, labels = curate(spec, files, work, tokenizer, raw)
             del raw
+            ds, shared_ids = _unique_ids(ds, files)
             with _timed("dedup"):
                 status, dedup = deduplicate(ds, spec.data, work)
             split_of = _splits(ds, status, dedup, spec, parent)
             out = work / "out"
             out.mkdir()
             with _timed("write"):
-                version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, labels, out)
+                version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, labels, out,
+                                                          shared_ids=shared_ids)
         final = parent / version
         with atomic_dir(final) as staging:
             for p in out.iterdir():
@@ -285,6 +287,17 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
                               labels=sorted(counts.get("labels", {})) if labels else [], counts=counts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _unique_ids(ds, files: list[SourceFile]):
+    """Make record ids unique (``data.ids``); a warning on the first source names the shared ones."""
+    from .ids import unique_ids
+    from .ingest import warn
+
+    ds, shared = unique_ids(ds)
+    if shared.records and files:
+        warn(files[0], shared.warning(", ".join(sf.rel for sf in files)))
+    return ds, shared
 
 
 def _splits(ds, status: Statuses, dedup, spec, parent: Path) -> np.ndarray:
@@ -354,5 +367,6 @@ def _insert_lineage(conn, version: str, rows: list[dict[str, Any]]) -> None:
     from sqlalchemy import text
 
     if rows:
-        conn.execute(text("INSERT INTO record_lineage (dataset_version, record_id, source, line, split) "
-                          "VALUES (:v, :id, :source, :line, :split)"), [{"v": version, **r} for r in rows])
+        conn.execute(text("INSERT INTO record_lineage (dataset_version, record_id, source_id, source, line, split) "
+                          "VALUES (:v, :id, :source_id, :source, :line, :split)"),
+                     [{"v": version, "source_id": r.get("id"), **r} for r in rows])

@@ -116,10 +116,13 @@ def _source_keys(query: str, root: Path | None) -> list[str]:
 def _datasets_from_records(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
     """dataset version -> {records, splits, matched_by} from ``record_lineage``."""
     found: dict[str, dict[str, Any]] = {}
-    for column in ("record_id", "source"):
+    # source_id: a customer id shared by several records matches all of them (their record_id is
+    # unique: <id>#2, ...); a record_id that is its own source id matches once, not twice.
+    conditions = {"record_id": "record_id = :k OR (source_id = :k AND record_id <> :k)", "source": "source = :k"}
+    for column, where in conditions.items():
         for key in keys:
             rows = conn.execute(text(
-                f"SELECT dataset_version, split, COUNT(*) FROM record_lineage WHERE {column} = :k "
+                f"SELECT dataset_version, split, COUNT(*) FROM record_lineage WHERE {where} "
                 "GROUP BY dataset_version, split"
             ), {"k": key}).all()
             for dv, split, n in rows:
