@@ -219,7 +219,8 @@ def resolve(ws, ref: str, *, default_name: str | None = None, include_deleted: b
 
 def list_versions(ws, name: str | None = None, *, include_deleted: bool = False) -> list[dict[str, Any]]:
     """Versions (newest first) as dicts: the :class:`ModelVersion` fields plus ``aliases``,
-    ``deleted_at`` and ``passed`` (the evaluation verdict, None when not evaluated)."""
+    ``deleted_at``, ``files`` (``present``, ``missing`` or ``purged``: :mod:`.health`) and ``passed``
+    (the evaluation verdict, None when not evaluated)."""
     where, params = [], {}
     if name:
         where.append("name = :n")
@@ -230,11 +231,14 @@ def list_versions(ws, name: str | None = None, *, include_deleted: bool = False)
     with ws.store.engine.connect() as conn:
         rows = conn.execute(text(sql), params).all()
         alias_map = aliases_of(conn)
+    from .health import files_state
+
     out = []
     for r in rows:
         mv = row_to_version(r, ws)
+        deleted_at = r._mapping["deleted_at"]
         out.append({**mv.to_dict(), "ref": mv.ref, "aliases": alias_map.get((mv.name, mv.version), []),
-                    "deleted_at": r._mapping["deleted_at"],
+                    "deleted_at": deleted_at, "files": files_state(mv, deleted_at is not None),
                     "passed": None if mv.evaluation is None else bool(mv.evaluation.get("passed"))})
     return out
 
