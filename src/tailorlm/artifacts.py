@@ -10,13 +10,15 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from . import __version__
+from .errors import UserError
 
 
 @contextlib.contextmanager
@@ -55,24 +57,124 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+# Written into every folder tailorlm builds; only a folder holding it may be replaced without --force.
+MARKER = ".tailorlm-output"
+_MARKER_TEXT = json.dumps({"written_by": "tailorlm", "replaceable": True,
+                           "note": "tailorlm replaces this folder when asked to write here again"}) + "\n"
+
+
+class UnsafeTarget(UserError):
+    """Writing the folder would destroy something tailorlm did not make."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _holds_project(folder: Path) -> Path | None:
+    """A ``tailor.yaml`` or ``.tailor`` folder at or under ``folder``, if any."""
+    for name in ("tailor.yaml", ".tailor"):
+        hit = next(iter(folder.rglob(name)), None)
+        if hit is not None:
+            return hit
+    return None
+
+
+def check_replaceable(final: str | Path, *, force: bool = False, protect: Iterable[str | Path] = ()) -> None:
+    """Refuse to replace ``final`` unless that cannot lose anything tailorlm did not write.
+
+    An absent or empty folder is fine; an existing one must hold :data:`MARKER` (a previous tailorlm
+    output) unless ``force``. Never, even with ``force``: a file, the current folder or a folder
+    above it, the home folder, a ``protect`` path or a folder above one, or a folder holding a
+    ``tailor.yaml`` or ``.tailor/``.
+
+    Args:
+        protect: paths that must survive (the project root, ``.tailor/``, the data sources).
+
+    Raises:
+        UnsafeTarget: naming the path, why, and what to do instead.
+    """
+    final = Path(final).expanduser().resolve()
+    if not final.exists() and not final.is_symlink():
+        return
+    if not final.is_dir():
+        raise UnsafeTarget(f"{final} is a file, not a folder; nothing was written. Give a folder path that "
+                           "does not exist yet (or a previous tailorlm export).")
+    guarded = [Path.cwd(), Path.home(), *(Path(p) for p in protect)]
+    for p in guarded:
+        p = p.expanduser().resolve()
+        if p == final or final in p.parents:
+            raise UnsafeTarget(f"{final} holds {p}; replacing it would delete it, so nothing was written "
+                               "(--force does not override this). Write to a new folder instead.")
+    if not any(final.iterdir()):
+        return
+    hit = _holds_project(final)
+    if hit is not None:
+        raise UnsafeTarget(f"{final} holds a tailorlm project ({hit}); replacing it would delete it, so nothing "
+                           "was written (--force does not override this). Write to a new folder instead.")
+    if not force and not (final / MARKER).is_file():
+        raise UnsafeTarget(f"{final} already exists and was not written by tailorlm (no {MARKER} file), so it "
+                           "was left as it is. Give a new folder, empty it yourself, or pass --force to replace it.")
+
+
+def _clean_leftovers(final: Path) -> None:
+    """Remove the staging/trash siblings of ``final`` left by a writer that was killed.
+
+    A writer killed between its two renames left ``final`` missing and the old folder in its trash
+    sibling: that folder is put back, so a kill never loses the previous version.
+    """
+    pattern = re.compile(rf"^\.(staging|trash)-{re.escape(final.name)}-(\d+)(-.*)?$")
+    for sib in list(final.parent.iterdir()):
+        m = pattern.match(sib.name)
+        if not m or _pid_alive(int(m.group(2))):
+            continue
+        if m.group(1) == "trash" and not final.exists() and sib.is_dir():
+            os.replace(sib, final)
+        elif sib.is_dir():
+            shutil.rmtree(sib, ignore_errors=True)
+        else:
+            sib.unlink(missing_ok=True)
+
+
+def replace_dir(staging: Path, final: Path) -> None:
+    """Move the finished ``staging`` folder to ``final``, replacing an old ``final`` (checked by the caller)."""
+    if final.exists():
+        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
+        os.replace(final, trash)
+        os.replace(staging, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+
+
 @contextlib.contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
+def atomic_dir(final: str | Path, *, force: bool = False, protect: Iterable[str | Path] = ()) -> Iterator[Path]:
     """Yield a staging folder; on success it replaces ``final`` in one rename.
 
-    On error the staging folder is removed and ``final`` is untouched.
+    ``final`` is checked first (:func:`check_replaceable`): only an absent or empty folder or a
+    previous tailorlm output (``force``: any folder but a protected one) is replaced. The new folder
+    gets :data:`MARKER`. On error the staging folder is removed and ``final`` is untouched; leftovers
+    of a writer killed earlier are cleaned up first.
+
+    Raises:
+        UnsafeTarget: ``final`` may not be replaced; nothing is written.
     """
-    final = Path(final)
+    final = Path(final).expanduser().resolve()
+    check_replaceable(final, force=force, protect=protect)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".staging-{final.name}-"))
+    _clean_leftovers(final)
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".staging-{final.name}-{os.getpid()}-"))
     try:
         yield staging
-        if final.exists():
-            trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
-            os.replace(final, trash)
-            os.replace(staging, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, final)
+        (staging / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+        check_replaceable(final, force=force, protect=protect)  # it may have appeared meanwhile
+        replace_dir(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

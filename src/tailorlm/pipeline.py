@@ -8,6 +8,7 @@ Forcing a stage reruns it and, since its outputs change, everything downstream.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,19 @@ def _audit(ctx: Context, action: str, subject: str, details: dict[str, Any] | No
     audit.record(ctx.ws, action, subject, details or {})
 
 
+def _writer(fn: Callable) -> Callable:
+    """Run a stage under the project's writer lock (re-entrant: ``run`` holds it across its stages)."""
+
+    @functools.wraps(fn)
+    def locked(ctx, *args, **kwargs):
+        from .lock import project_lock
+
+        with project_lock(ctx.ws.dir):
+            return fn(ctx, *args, **kwargs)
+
+    return locked
+
+
 def _cached(ctx: Context, stage: str, key: str, exists: Callable[[dict], bool]) -> dict | None:
     if ctx.forced(stage):
         return None
@@ -73,6 +87,7 @@ def source_hashes(spec: TailorSpec) -> dict[str, str]:
     return out
 
 
+@_writer
 def stage_data(ctx: Context) -> DatasetVersion:
     from .data.write import version_section  # data.* less num_proc/batch_size (speed, not content)
 
@@ -95,6 +110,7 @@ def stage_data(ctx: Context) -> DatasetVersion:
     return ds
 
 
+@_writer
 def stage_train(ctx: Context, dataset: DatasetVersion, resume: bool = False) -> TrainRun:
     spec = ctx.spec
     key = sha256_json({
@@ -121,6 +137,7 @@ def stage_train(ctx: Context, dataset: DatasetVersion, resume: bool = False) -> 
     return run
 
 
+@_writer
 def stage_eval(ctx: Context, dataset: DatasetVersion, run: TrainRun | None) -> EvalResult:
     spec = ctx.spec
     key = sha256_json({
@@ -142,6 +159,7 @@ def stage_eval(ctx: Context, dataset: DatasetVersion, run: TrainRun | None) -> E
     return ev
 
 
+@_writer
 def stage_register(ctx: Context, dataset: DatasetVersion, run: TrainRun, ev: EvalResult) -> ModelVersion:
     key = sha256_json({"run": run.run_id, "eval": ev.eval_id, "dataset": dataset.version})
     hit = _cached(ctx, "register", key, lambda o: _version_alive(ctx.ws, o))
@@ -205,6 +223,14 @@ def run_pipeline(spec: TailorSpec, ws: Workspace | None = None, force: set[str] 
             force.update(STAGES[i:])
     ctx = Context(spec=spec, ws=ws, force=force, progress=progress)
     notify = on_stage or (lambda s: None)
+    from .lock import project_lock
+
+    with project_lock(ws.dir):
+        ds, run, ev, mv = _stages(ctx, notify)
+    return PipelineResult(ds, run, ev, mv, ctx.ran, ctx.skipped, ctx.seconds, time.perf_counter() - t0)
+
+
+def _stages(ctx: Context, notify: Callable[[str], None]):
     notify("data")
     ds = stage_data(ctx)
     notify("train")
@@ -213,4 +239,4 @@ def run_pipeline(spec: TailorSpec, ws: Workspace | None = None, force: set[str] 
     ev = stage_eval(ctx, ds, run)
     notify("register")
     mv = stage_register(ctx, ds, run, ev)
-    return PipelineResult(ds, run, ev, mv, ctx.ran, ctx.skipped, ctx.seconds, time.perf_counter() - t0)
+    return ds, run, ev, mv

@@ -149,10 +149,21 @@ def m003_audit_signatures(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE audit_log ADD COLUMN sig TEXT"))
 
 
+def m004_record_source_id(conn: Connection) -> None:
+    """``record_lineage.source_id``: the id as in the source file when several records shared it.
+
+    ``record_id`` is unique per dataset version (``<id>#2`` for the second record with an id); an
+    erasure request names the source id, so it is looked up here too.
+    """
+    conn.execute(text("ALTER TABLE record_lineage ADD COLUMN source_id TEXT"))
+    conn.execute(text("CREATE INDEX ix_record_lineage_source_id ON record_lineage (source_id)"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_registry", m002_registry),
     ("m003_audit_signatures", m003_audit_signatures),
+    ("m004_record_source_id", m004_record_source_id),
 ]
 
 # Execution option asking for a transaction that holds the database's write lock from its start.

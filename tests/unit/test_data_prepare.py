@@ -135,7 +135,8 @@ def test_too_few_valid_records_is_an_error(tmp_path, tokenizer):
     spec, ws = project(tmp_path, lines, {"pii": {"enabled": False}})
     with pytest.raises(DataError, match=r"only 6 valid record\(s\).*unparsable x3"):
         prepare_dataset(spec, ws, tokenizer=tokenizer, progress=False)
-    assert not [p for p in (ws.datasets / "t").iterdir() if not p.name.startswith(".")]
+    # No version was written; only the log of why (rejected/quarantine.jsonl).
+    assert not [p for p in (ws.datasets / "t").iterdir() if not p.name.startswith(".") and p.name != "rejected"]
 
 
 def test_empty_test_split_is_an_error_before_any_training(tmp_path, tokenizer):

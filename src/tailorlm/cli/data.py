@@ -69,7 +69,7 @@ def card(
 @app.command("preview")
 def preview_cmd(
     spec_path: Path = SpecOption,
-    n: int = typer.Option(3, "-n", help="Number of samples."),
+    n: int = typer.Option(3, "-n", min=1, help="Number of samples."),
     split: str = typer.Option("train", "--split", help="train, validation or test."),
     version: Optional[str] = typer.Option(None, "--version", help="Dataset version (default: the latest)."),
 ) -> None:

@@ -27,20 +27,20 @@ def eval_cmd(
     `tailorlm run`). Writes .tailor/reports/EVAL_ID/: report.html, report.md, report.json,
     predictions.jsonl and plots/.
     """
-    from ..data.errors import DataError
-    from ..errors import UserError
-    from ..evaluate.compliance import ComplianceError
     from ..pipeline import Context, stage_data, stage_eval, stage_train
 
     spec = load(spec_path)
     if limit is not None:
         spec.eval.limit = limit
+    from ..lock import project_lock
+
     ctx = Context(spec=spec, ws=workspace(spec), force={"eval"}, progress=not quiet)
     try:
-        dataset = stage_data(ctx)
-        run = stage_train(ctx, dataset) if any(s.startswith("fine_tuned") for s in spec.eval.systems) else None
-        result = stage_eval(ctx, dataset, run)
-    except (UserError, DataError, ComplianceError, FileNotFoundError) as exc:
+        with project_lock(ctx.ws.dir):  # one lock over the stages it may run
+            dataset = stage_data(ctx)
+            run = stage_train(ctx, dataset) if any(s.startswith("fine_tuned") for s in spec.eval.systems) else None
+            result = stage_eval(ctx, dataset, run)
+    except FileNotFoundError as exc:  # the UserError family is printed by the CLI root (cli/main.py)
         fail(str(exc))
     if json_out:
         print_json(result.to_dict())

@@ -81,10 +81,14 @@ def list_cmd(
     for v in versions:
         gates = "-" if v["passed"] is None else "[green]passed[/]" if v["passed"] else "[red]failed[/]"
         ref = f"[strike]{v['ref']}[/] (deleted)" if v["deleted_at"] else v["ref"]
+        if v["files"] == "missing":
+            ref += " [red](files missing)[/]"
         run = [v["run_id"]] if wide else []
         table.add_row(ref, ", ".join(v["aliases"]), gates, v["dataset_version"], *run, v["created_by"],
                       _when(v["created_at"])[:16])
     out.print(table if versions else "no model versions yet: run 'tailorlm run' (or 'tailorlm train' then 'tailorlm eval').")
+    if any(v["files"] == "missing" for v in versions):
+        console.print("[red]some versions' files are missing[/]: 'tailorlm models show VERSION' says how to recover.")
 
 
 def _show_tables(mv, aliases: list[str], gates: list[dict], verified: dict | None) -> list[Table]:
@@ -101,7 +105,8 @@ def _show_tables(mv, aliases: list[str], gates: list[dict], verified: dict | Non
         ("model card", str(Path(mv.path) / "MODEL_CARD.md")),
     ]
     if verified is not None:
-        rows.append(("artifact check", "[green]intact[/]" if verified["ok"] else f"[red]CHANGED[/] now {verified['sha256']}"))
+        rows.append(("artifact check", "[green]intact[/]" if verified["ok"] else "[red]FILES MISSING[/]"
+                     if verified["sha256"] is None else f"[red]CHANGED[/] now {verified['sha256']}"))
     for k, v in rows:
         info.add_row(k, str(v))
     tables = [info]
@@ -144,20 +149,27 @@ def show(
 
         tailorlm models show 3 --verify --json
     """
+    from rich.markup import escape
+
     from ..registry import gate_results, list_versions, resolve
+    from ..registry.health import MISSING, missing_message
     from ..registry.lineage import artifact_hash
 
     spec, ws = _open(spec_path)
     mv = _call(resolve, ws, ref, default_name=spec.project, include_deleted=True)
+    row = next(v for v in list_versions(ws, mv.name, include_deleted=True) if v["version"] == mv.version)
+    missing = missing_message(ws, mv) if row["files"] == MISSING else None
     if card:
         path = Path(mv.path) / "MODEL_CARD.md"
-        out.print(path.read_text(encoding="utf-8") if path.exists() else f"no model card at {path}", markup=False, highlight=False)
+        if not path.exists():
+            fail(escape(missing or f"{mv.ref}: no model card at {path}."), code=1)
+        out.print(path.read_text(encoding="utf-8"), markup=False, highlight=False)
         return
-    row = next(v for v in list_versions(ws, mv.name, include_deleted=True) if v["version"] == mv.version)
     verified = None
     if verify:
-        now = artifact_hash(mv.path)["sha256"]
-        verified = {"ok": now == mv.lineage.get("artifact", {}).get("sha256"), "sha256": now}
+        now = artifact_hash(mv.path)["sha256"] if not missing else None
+        verified = {"ok": now is not None and now == mv.lineage.get("artifact", {}).get("sha256"), "sha256": now,
+                    "files": row["files"]}
     gates = gate_results(mv)
     if as_json:
         print_json({**row, "gates": gates, "verified": verified})
@@ -166,6 +178,8 @@ def show(
             out.print(table)
         if row["deleted_at"]:
             out.print(f"[red]deleted[/] at {_when(row['deleted_at'])} (see 'tailorlm audit log --action delete')")
+    if missing:
+        console.print(f"[bold red]missing:[/] {escape(missing)}", soft_wrap=True)
     if verified is not None and not verified["ok"]:
         raise typer.Exit(1)
 
@@ -256,16 +270,20 @@ def export_cmd(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write (replaced atomically)."),
     merge: bool = typer.Option(False, "--merge", help="Merge the adapter into the base weights (plain transformers folder)."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow", help="Log the version to this MLflow tracking URI instead."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder that is not a previous "
+                               "tailorlm export (never the project, .tailor/ or a data source)."),
     spec_path: Path = SpecOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Export a version to a folder (adapter, or merged with --merge) or to MLflow; audited.
 
+    An existing --out folder is replaced only when it is a previous tailorlm export (or with --force).
+
     Examples:
 
         tailorlm models export northwind-support@production --out dist/model --merge
 
-        tailorlm models export 3 --mlflow file:./mlruns
+        tailorlm models export 3 --mlflow sqlite:///mlflow.db
     """
     from ..registry import resolve
 
@@ -286,7 +304,8 @@ def export_cmd(
 
     if merge and not as_json:
         console.print(f"merging {mv.ref} into its base model...")
-    row = _call(export_version, ws, mv, out_dir, merge=merge)
+    sources = tuple(spec.resolve(s.path) for s in spec.data.sources)
+    row = _call(export_version, ws, mv, out_dir, merge=merge, force=force, protect=sources)
     if as_json:
         print_json(row)
     else:

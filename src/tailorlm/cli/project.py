@@ -21,7 +21,7 @@ spec_app = typer.Typer(help="Validate tailor.yaml or print its JSON schema.", no
 def init(
     directory: Path = typer.Argument(..., help="Folder to create (must be empty or absent)."),
     template: str = typer.Option("support", "--template", "-t", help=f"Example project: {', '.join(TEMPLATES)}."),
-    messages: int = typer.Option(2400, help="How many example messages to generate."),
+    messages: int = typer.Option(2400, min=200, help="How many example messages to generate (at least 200)."),
 ) -> None:
     """Create a project: a tailor.yaml and an example dataset.
 
@@ -35,10 +35,20 @@ def init(
         fail(f"{directory} is not empty; pick a new folder (nothing was written).")
     from ..templates.support.generate import write_corpus
 
+    existed = directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
-    src = Path(__file__).resolve().parent.parent / "templates" / template / "tailor.yaml"
-    shutil.copyfile(src, directory / "tailor.yaml")
-    planted = write_corpus(directory, n_messages=messages)
+    try:
+        src = Path(__file__).resolve().parent.parent / "templates" / template / "tailor.yaml"
+        planted = write_corpus(directory, n_messages=messages)
+        shutil.copyfile(src, directory / "tailor.yaml")  # last: a folder with tailor.yaml is a whole project
+    except BaseException:
+        # Half a project would make the next `init` refuse the folder: take back what was written.
+        if existed:
+            for p in directory.iterdir():
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
     console.print(
         f"[green]Created[/] {directory}/tailor.yaml and {directory}/data/messages.jsonl "
         f"({planted.get('n_lines', messages)} lines, with planted PII, duplicates and malformed rows).\n"
@@ -106,14 +116,8 @@ def run(
         if not as_json:
             console.print(f"[bold cyan]▶ {name}[/]  ({time.perf_counter() - t0:.0f}s)")
 
-    try:
-        result = run_pipeline(spec, ws, force=set(force or []), progress=True, on_stage=on_stage)
-    except Exception as exc:  # stage errors are meant to be read by people
-        from ..errors import UserError
-
-        if isinstance(exc, UserError):
-            fail(str(exc))
-        raise
+    # A stage's UserError (bad data, a busy project, ...) is printed by the CLI root (cli/main.py).
+    result = run_pipeline(spec, ws, force=set(force or []), progress=True, on_stage=on_stage)
     summary = result.summary()
     if as_json:
         print_json(summary)

@@ -26,10 +26,13 @@ def train(
     from ..errors import UserError
     from ..train.monitor import TrainingDiverged
 
+    from ..lock import project_lock
+
     ctx = Context(spec=spec, ws=workspace(spec), force={"train"}, progress=not quiet)
-    dataset = stage_data(ctx)
     try:
-        run = stage_train(ctx, dataset, resume=resume)
+        with project_lock(ctx.ws.dir):  # one lock over both stages: no writer slips in between
+            dataset = stage_data(ctx)
+            run = stage_train(ctx, dataset, resume=resume)
     except TrainingDiverged as exc:
         fail(str(exc), code=1)
     except (ValueError, FileNotFoundError, UserError) as exc:

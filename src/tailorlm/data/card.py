@@ -97,6 +97,9 @@ def _stage_rows(counts: dict[str, Any]) -> list[list[Any]]:
              *([["training copies of test records removed", counts["duplicates_test_overlap"]]]
                if counts.get("duplicates_test_overlap") else []),
              ["**kept**", f"**{counts['kept']}**"]]
+    shared = counts.get("shared_ids", {}).get("records_renamed", 0)
+    if shared:  # kept rows: shown after the total, not part of the reconciliation
+        rows.append([f"kept records whose source id was shared (renamed `<id>#2`, ...; warning above)", shared])
     return rows
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..errors import UserError
 
-class DataError(Exception):
+
+class DataError(UserError):
     """A problem with the data a user can fix; the message names the file/record and the fix."""
 
 

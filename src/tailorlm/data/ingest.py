@@ -5,9 +5,12 @@ and 1-based line/row number), the record as a JSON string, and an error code whe
 could not be read (it is then quarantined downstream, never dropped). Nothing here holds a whole
 file in memory except plain ``.json`` arrays (use JSONL for large data).
 
-File-level problems (binary file, undetectable encoding) raise :class:`DataError` with the file
-name and the fix; an empty file or a converted encoding is a warning (:func:`warn`: logged for
-the user and kept in the manifest and card), and an empty file contributes no records.
+Encoding and binary content are judged line by line: a line that does not decode (a stray
+Latin-1 byte in UTF-8 text) or holds a NUL byte is quarantined with its file and line, and the
+rest of the file is kept. Only a file where most lines hold control bytes is called binary
+(:class:`DataError` with the file name and the fix); an empty file or a converted encoding is a
+warning (:func:`warn`: logged for the user and kept in the manifest and card), and an empty file
+contributes no records.
 """
 
 from __future__ import annotations
@@ -126,10 +129,38 @@ def warn(sf: SourceFile, message: str) -> None:
     log.warning("%s", message)
 
 
-def _looks_binary(sample: bytes) -> bool:
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return False
-    return b"\x00" in sample
+# C0 control bytes that never occur in text (tab, newline, form feed and carriage return do).
+CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
+LINE_FORMATS = ("jsonl", "csv", "tsv")  # formats read line by line: a bad line is quarantined alone
+
+
+@dataclass
+class LineStats:
+    """Per-line census of a file's bytes (streamed once)."""
+
+    total: int = 0
+    bad_utf8: int = 0  # lines that do not decode as UTF-8
+    utf8_non_ascii: int = 0  # lines with non-ASCII text that does decode as UTF-8 (evidence of UTF-8)
+    control: int = 0  # lines holding NUL or other control bytes
+    first_bad: int = 0  # line number of the first line that does not decode
+
+
+def line_stats(path: Path) -> LineStats:
+    st = LineStats()
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            st.total += 1
+            if len(raw.translate(None, CONTROL)) != len(raw):
+                st.control += 1
+            if raw.isascii():
+                continue
+            try:
+                raw.decode("utf-8")
+                st.utf8_non_ascii += 1
+            except UnicodeDecodeError:
+                st.bad_utf8 += 1
+                st.first_bad = st.first_bad or n
+    return st
 
 
 def detect_encoding(sf: SourceFile) -> None:
@@ -144,30 +175,48 @@ def detect_encoding(sf: SourceFile) -> None:
     if not sample.strip(b" \t\r\n\xef\xbb\xbf"):
         warn(sf, f"{sf.rel}: the file is empty; it contributes no records.")
         return
-    if _looks_binary(sample):
-        raise DataError(
-            f"{sf.rel}: looks like a binary file (it contains NUL bytes), not {sf.format} text. "
-            "Point data.sources at the exported text/JSONL/CSV/Parquet file instead."
-        )
-    if sample.startswith(codecs.BOM_UTF8):
-        sf.encoding = "utf-8-sig"
-    elif sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         sf.encoding = "utf-16"
         warn(sf, f"{sf.rel}: decoded from UTF-16 (BOM) and converted to UTF-8.")
         return
-    bad, total = _count_bad_utf8_lines(sf.path)
-    if bad == 0 or (bad / max(total, 1) <= MAX_BAD_LINE_FRACTION and sf.format in ("jsonl", "csv", "tsv")):
-        if bad:
-            warn(sf, f"{sf.rel}: {bad} line(s) are not valid UTF-8; they are quarantined (bad_encoding).")
+    st = line_stats(sf.path)
+    if st.control * 2 > st.total:
+        raise DataError(
+            f"{sf.rel}: looks like a binary file ({st.control} of {st.total} lines hold NUL or other control "
+            f"bytes), not {sf.format} text. Point data.sources at the exported text/JSONL/CSV/Parquet file instead "
+            "(a UTF-16 file without a byte-order mark also looks like this: convert it to UTF-8).")
+    if st.control:
+        warn(sf, f"{sf.rel}: {st.control} line(s) hold control bytes; those with a NUL byte or that do not parse "
+                 "are quarantined, the rest is kept.")
+    if sample.startswith(codecs.BOM_UTF8):
+        sf.encoding = "utf-8-sig"
+    _choose_encoding(sf, st)
+
+
+def _choose_encoding(sf: SourceFile, st: LineStats) -> None:
+    """UTF-8 with its bad lines quarantined, or a detected legacy encoding for a file that is not UTF-8."""
+    bad = st.bad_utf8
+    if bad == 0:
+        return
+    line_wise = sf.format in LINE_FORMATS
+    # Valid multi-byte UTF-8 on as many lines as fail: a UTF-8 file with a few damaged lines.
+    mostly_utf8 = st.utf8_non_ascii >= bad or bad / max(st.total, 1) <= MAX_BAD_LINE_FRACTION
+    if line_wise and mostly_utf8:
+        warn(sf, f"{sf.rel}: {bad} line(s) are not valid UTF-8 (first: line {st.first_bad}); they are quarantined "
+                 "(bad_encoding), the rest is kept.")
         return
     best = _guess_legacy_encoding(sf.path)
     if best is None:
+        if line_wise:
+            warn(sf, f"{sf.rel}: {bad} of {st.total} lines are not valid UTF-8 (first: line {st.first_bad}) and no "
+                     "other encoding fits; they are quarantined (bad_encoding), the rest is kept.")
+            return
         raise DataError(
-            f"{sf.rel}: not UTF-8 and the encoding could not be detected. Convert it to UTF-8, e.g. "
+            f"{sf.rel}:{st.first_bad}: not UTF-8 and the encoding could not be detected. Convert it to UTF-8, e.g. "
             f"'iconv -f <encoding> -t UTF-8 {sf.rel} > fixed.{sf.format}'."
         )
     sf.encoding = best
-    warn(sf, f"{sf.rel}: not UTF-8 ({bad} of {total} lines failed); detected {best} and converted to UTF-8. "
+    warn(sf, f"{sf.rel}: not UTF-8 ({bad} of {st.total} lines failed); detected {best} and converted to UTF-8. "
              "Check a few records; convert the file yourself if the guess is wrong.")
 
 
@@ -191,40 +240,39 @@ def _guess_legacy_encoding(path: Path) -> str | None:
     return best.encoding or None
 
 
-def _count_bad_utf8_lines(path: Path) -> tuple[int, int]:
-    bad = total = 0
-    with open(path, "rb") as f:
-        for raw in f:
-            total += 1
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                bad += 1
-    return bad, total
-
-
 def _text_lines(sf: SourceFile) -> Iterator[tuple[int, str | None]]:
-    """(line number, decoded line or None when that line does not decode), streaming."""
-    enc = sf.encoding
-    if enc in ("utf-8", "utf-8-sig"):
-        with open(sf.path, "rb") as f:
-            for n, raw in enumerate(f, 1):
-                if n == 1 and raw.startswith(codecs.BOM_UTF8):
-                    raw = raw[3:]
-                try:
-                    yield n, raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    yield n, None
+    """(line number, decoded line or None when that line does not decode or holds a NUL byte), streaming.
+
+    Lines are split on ``\\n`` bytes and decoded one by one (every encoding but UTF-16 keeps
+    ``\\n`` a single byte), so one bad line never stops the file.
+    """
+    enc = "utf-8" if sf.encoding in ("utf-8", "utf-8-sig") else sf.encoding
+    if enc == "utf-16":
+        with open(sf.path, encoding=enc, errors="strict", newline="") as f:
+            for n, line in enumerate(f, 1):
+                yield n, line
         return
-    with open(sf.path, encoding=enc, errors="strict", newline="") as f:
-        for n, line in enumerate(f, 1):
-            yield n, line
+    with open(sf.path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[3:]
+            if b"\x00" in raw:  # never text; csv would keep it inside a field
+                yield n, None
+                continue
+            try:
+                yield n, raw.decode(enc)
+            except UnicodeDecodeError:
+                yield n, None
+
+
+def _enc_name(sf: SourceFile) -> str:
+    return "UTF-8" if sf.encoding.startswith("utf-8") else sf.encoding
 
 
 def read_jsonl(sf: SourceFile) -> Iterator[RawRow]:
     for n, line in _text_lines(sf):
         if line is None:
-            yield RawRow(sf.rel, n, None, "bad_encoding", f"{sf.rel}:{n}: bytes not valid UTF-8; fix or re-export the line.")
+            yield RawRow(sf.rel, n, None, "bad_encoding", f"{sf.rel}:{n}: bytes not valid {_enc_name(sf)} text (or a NUL byte); fix or re-export the line.")
             continue
         if not line.strip():
             continue  # blank lines are not records
@@ -241,7 +289,11 @@ def read_jsonl(sf: SourceFile) -> Iterator[RawRow]:
 
 
 def read_json(sf: SourceFile) -> Iterator[RawRow]:
-    text = sf.path.read_text(encoding=sf.encoding if sf.encoding != "utf-8" else "utf-8-sig")
+    try:
+        text = sf.path.read_text(encoding=sf.encoding if sf.encoding != "utf-8" else "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{sf.rel}: byte {exc.start} is not valid {_enc_name(sf)} ({exc.reason}); a .json file is read "
+                        "whole, so convert it to UTF-8 (or export it as JSONL, where a bad line is quarantined alone).") from None
     if not text.strip():
         return
     try:
@@ -285,7 +337,7 @@ def read_csv(sf: SourceFile) -> Iterator[RawRow]:
         n = reader.line_num
         if lines.bad_line:
             lines.bad_line = 0
-            yield RawRow(sf.rel, n, None, "bad_encoding", f"{sf.rel}:{n}: bytes not valid UTF-8; fix or re-export the row.")
+            yield RawRow(sf.rel, n, None, "bad_encoding", f"{sf.rel}:{n}: bytes not valid {_enc_name(sf)} text (or a NUL byte); fix or re-export the row.")
             continue
         if not row or (len(row) == 1 and not row[0].strip()):
             continue

@@ -2,9 +2,11 @@
 
     ingest ─► validate+clean+filter ─► scrub PII ─► length check ─► signatures ─► dedup ─► split ─► write
 
-Records stream from the sources into an Arrow file on disk; each per-record step is a
-``datasets.map`` over it (``data.num_proc`` workers), so memory stays flat as data grows. Only
-small per-record arrays (status, hash, label, cluster) are held in memory for dedup and splits.
+Records are read into an in-memory Arrow table; each per-record step is a ``datasets.map`` over
+it (``data.num_proc`` workers) that stays in memory too. Nothing of a record touches the disk
+before it is scrubbed: a raw or cleaned-but-unscrubbed copy in a cache file would outlive a
+``kill -9``. The first files written are the scrubbed splits (and dedup's integer band keys).
+Leftover work folders of a killed earlier run are removed when the next one starts.
 """
 
 from __future__ import annotations
@@ -60,31 +62,51 @@ def _timed(step: str) -> Iterator[None]:
     log.info("%s took %.1f s", step, time.perf_counter() - t0)
 
 
-def ingest_to_arrow(files: list[SourceFile], out: Path) -> int:
-    """Stream every raw row into an Arrow IPC stream file (what ``Dataset.from_file`` maps)."""
+def ingest_table(files: list[SourceFile]) -> pa.Table:
+    """Every raw row as an in-memory Arrow table (never written to disk: it holds unscrubbed PII)."""
     n = 0
-    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
-        buf: dict[str, list] = {k: [] for k in RAW_SCHEMA.names}
-        for _, row in iter_rows(files):
-            for k, v in (("idx", n), ("source", row.source), ("line", row.line), ("raw", row.raw),
-                         ("status", f"quarantine:{row.code}" if row.code else ""), ("message", row.message)):
-                buf[k].append(v)
-            n += 1
-            if len(buf["idx"]) >= CHUNK:
-                writer.write_batch(pa.record_batch(buf, schema=RAW_SCHEMA))
-                buf = {k: [] for k in RAW_SCHEMA.names}
-        if buf["idx"]:
-            writer.write_batch(pa.record_batch(buf, schema=RAW_SCHEMA))
-    return n
+    batches = []
+    buf: dict[str, list] = {k: [] for k in RAW_SCHEMA.names}
+    for _, row in iter_rows(files):
+        for k, v in (("idx", n), ("source", row.source), ("line", row.line), ("raw", row.raw),
+                     ("status", f"quarantine:{row.code}" if row.code else ""), ("message", row.message)):
+            buf[k].append(v)
+        n += 1
+        if len(buf["idx"]) >= CHUNK:
+            batches.append(pa.record_batch(buf, schema=RAW_SCHEMA))
+            buf = {k: [] for k in RAW_SCHEMA.names}
+    if buf["idx"] or not batches:
+        batches.append(pa.record_batch(buf, schema=RAW_SCHEMA))
+    return pa.Table.from_batches(batches, schema=RAW_SCHEMA)
+
+
+def remove_leftovers(parent: Path) -> list[Path]:
+    """Delete the ``.work-*`` folders of earlier runs whose process is gone (killed, crashed).
+
+    Folders of a live process are kept. A name without a pid comes from a version of tailorlm
+    that wrote raw records there, so it is removed too.
+    """
+    import re
+
+    from ..artifacts import _pid_alive
+
+    gone = []
+    for p in parent.glob(".work-*"):
+        m = re.match(r"^\.work-(\d+)-", p.name)
+        if m and _pid_alive(int(m.group(1))):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        gone.append(p)
+    return gone
 
 
 def _map(ds, fn, work: Path, name: str, d, fn_kwargs: dict[str, Any], **kw):
-    """One per-record step over the whole table, output written to ``work/<name>.arrow``."""
+    """One per-record step over the whole table, kept in memory (no cache file: see the module doc)."""
     environ = os.environ
     try:
         with _timed(name):
             return ds.map(fn, batched=True, batch_size=d.batch_size, num_proc=d.num_proc if d.num_proc > 1 else None,
-                          fn_kwargs=fn_kwargs, cache_file_name=str(work / f"{name}.arrow"),
+                          fn_kwargs=fn_kwargs, keep_in_memory=True,
                           new_fingerprint=f"{name}-{work.name}", desc=name, **kw)
     finally:
         # datasets (5.2, arrow_dataset.py) leaves os.environ a deep copy after a num_proc map; code
@@ -113,12 +135,12 @@ def _tokenizer(spec, tokenizer):
         raise DataError(f"cannot load the tokenizer of model.base for the max_seq_len check: {exc}") from None
 
 
-def curate(spec, files: list[SourceFile], work: Path, tokenizer) -> tuple[Any, list[str]]:
-    """Run the per-record steps; returns the final Arrow-backed dataset and the label set."""
+def curate(spec, files: list[SourceFile], work: Path, tokenizer, raw: pa.Table) -> tuple[Any, list[str]]:
+    """Run the per-record steps on the ingested ``raw`` table; returns the final dataset and the label set."""
     from datasets import Dataset
 
     d, task = spec.data, spec.objective.task
-    ds = Dataset.from_file(str(work / "raw.arrow"))
+    ds = Dataset(raw)
     records = {sf.rel: sf.records for sf in files}
     ds = _map(ds, convert_batch, work, "validate_clean_filter", d, dict(
         records=records, fields=d.fields, task=task, clean_steps=steps_for(d.clean_html, d.unicode_form, d.fix_unicode),
@@ -237,13 +259,16 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
     tokenizer = _tokenizer(spec, tokenizer)  # fail fast, before the slow steps
     parent = ws.datasets / spec.project
     parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=parent, prefix=".work-"))
+    remove_leftovers(parent)
+    work = Path(tempfile.mkdtemp(dir=parent, prefix=f".work-{os.getpid()}-"))
     try:
         with _progress_bars(progress):
             with _timed("ingest"):
-                n = ingest_to_arrow(files, work / "raw.arrow")
-            log.info("ingested %d records from %d file(s)", n, len(files))
-            ds, labels = curate(spec, files, work, tokenizer)
+                raw = ingest_table(files)
+            log.info("ingested %d records from %d file(s)", raw.num_rows, len(files))
+            ds, labels = curate(spec, files, work, tokenizer, raw)
+            del raw
+            ds, shared_ids = _unique_ids(ds, files)
             with _timed("dedup"):
                 status, dedup = deduplicate(ds, spec.data, work)
             fixed = fixed_splits(ds, files)
@@ -251,16 +276,18 @@ def prepare_dataset(spec, ws, *, tokenizer=None, progress: bool = True) -> Datas
             if n_overlap:
                 log.warning("%d training record(s) duplicate a test record (exactly or nearly) and were removed "
                             "from training (see removed.jsonl: duplicate:test_overlap)", n_overlap)
-            split_of = _splits(ds, status, dedup, spec, fixed)
+            split_of = _splits(ds, status, dedup, spec, fixed, parent)
             out = work / "out"
             out.mkdir()
             with _timed("write"):
-                version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, labels, out)
+                version, counts, manifest = write_version(spec, files, ds, status, dedup, split_of, labels, out,
+                                                          shared_ids=shared_ids)
         final = parent / version
         with atomic_dir(final) as staging:
             for p in out.iterdir():
                 shutil.move(str(p), staging / p.name)
         _record_in_store(ws, spec.project, version, final, manifest)
+        shutil.rmtree(parent / "rejected", ignore_errors=True)  # a failed earlier attempt's log
         return DatasetVersion(name=spec.project, version=version, path=str(final),
                               labels=sorted(counts.get("labels", {})) if labels else [], counts=counts)
     finally:
@@ -304,6 +331,17 @@ def remove_test_overlap(dedup, alive: np.ndarray, fixed: np.ndarray) -> int:
     return int(overlap.sum())
 
 
+def _unique_ids(ds, files: list[SourceFile]):
+    """Make record ids unique (``data.ids``); a warning on the first source names the shared ones."""
+    from .ids import unique_ids
+    from .ingest import warn
+
+    ds, shared = unique_ids(ds)
+    if shared.records and files:
+        warn(files[0], shared.warning(", ".join(sf.rel for sf in files)))
+    return ds, shared
+
+
 def _label_codes(ds) -> tuple[np.ndarray, dict[str, int]]:
     labels = np.full(len(ds), -1, dtype=np.int32)
     vocab: dict[str, int] = {}
@@ -314,17 +352,24 @@ def _label_codes(ds) -> tuple[np.ndarray, dict[str, int]]:
     return labels, vocab
 
 
-def _splits(ds, status: Statuses, dedup, spec, fixed: np.ndarray) -> np.ndarray:
+def _splits(ds, status: Statuses, dedup, spec, fixed: np.ndarray, parent: Path) -> np.ndarray:
     """Split code per record (index into ``SPLITS``; -1 for records not kept).
 
     Records of marked sources keep their split; the others are assigned with ``data.split``'s
     fractions, without a test share when a source is marked test and without a validation share
     when one is marked validation. Records of ``train`` sources give the validation share when no
     source is marked validation.
+
+    Too few kept records raise :class:`DataError` naming the top reasons (with file:line examples);
+    every reason is written to ``parent/rejected/quarantine.jsonl``.
     """
     keep = np.flatnonzero(status.alive() & (dedup.status == 0))
     if len(keep) < spec.data.min_records:
-        raise DataError(_too_few_message(len(keep), spec.data.min_records, status, dedup))
+        from .rejects import explain_rejects
+
+        log_path = parent / "rejected" / "quarantine.jsonl"
+        reasons = explain_rejects(ds, status, dedup, log_path)
+        raise DataError(_too_few_message(len(keep), spec.data.min_records, reasons, log_path))
     labels, vocab = _label_codes(ds)
     s = spec.data.split
     stratify = s.stratify and spec.objective.task == "classification"
@@ -351,16 +396,10 @@ def _empty_test_message(n: int, n_labels: int, test: float) -> str:
             "data.split.stratify: false so small labels are not each rounded down to zero.")
 
 
-def _too_few_message(n: int, need: int, status: Statuses, dedup) -> str:
-    from collections import Counter
-
-    reasons = Counter(status.counts())
-    reasons.update({"duplicate:exact": int((dedup.status == 1).sum()), "duplicate:near": int((dedup.status == 2).sum()),
-                    "duplicate:test_overlap": int((dedup.status == 3).sum())})
-    top = ", ".join(f"{k} x{v}" for k, v in reasons.most_common(5) if v)
+def _too_few_message(n: int, need: int, reasons: str, log_path: Path) -> str:
     return (f"only {n} valid record(s) remain, at least {need} are needed before any training "
-            f"(data.min_records). Removed: {top or 'nothing (the sources are nearly empty)'}. "
-            "See the messages above or fix the sources.")
+            f"(data.min_records). Removed: {reasons or 'nothing (the sources are nearly empty)'}. "
+            f"Every removed record and its reason: {log_path}. Fix the sources or data.fields, then rerun.")
 
 
 def _record_in_store(ws, name: str, version: str, path: Path, manifest: dict[str, Any]) -> None:
@@ -388,5 +427,6 @@ def _insert_lineage(conn, version: str, rows: list[dict[str, Any]]) -> None:
     from sqlalchemy import text
 
     if rows:
-        conn.execute(text("INSERT INTO record_lineage (dataset_version, record_id, source, line, split) "
-                          "VALUES (:v, :id, :source, :line, :split)"), [{"v": version, **r} for r in rows])
+        conn.execute(text("INSERT INTO record_lineage (dataset_version, record_id, source_id, source, line, split) "
+                          "VALUES (:v, :id, :source_id, :source, :line, :split)"),
+                     [{"v": version, "source_id": r.get("id"), **r} for r in rows])

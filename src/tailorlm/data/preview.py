@@ -61,7 +61,11 @@ def preview(ws, spec, *, n: int = 3, split: str = "train", version: str | None =
         ``n_tokens``, ``n_loss_tokens``.
     """
     from ..train.tokenize import show_labels
+    from .errors import DataError
+    from .split import SPLITS
 
+    if split not in SPLITS:
+        raise DataError(f"--split {split}: unknown split. Choose one of {', '.join(SPLITS)}.")
     path = version_dir(ws, spec.project, version)
     manifest = json.loads((path / "manifest.json").read_text())
     if tokenizer is None:

@@ -142,8 +142,8 @@ def _stream(ds, out: Path, status, dedup, split_of, stats) -> tuple[dict, dict[s
                     root = int(dedup.root[i])
                     cluster = row["id"] if root == i else id_of(root)
                     writers[split_of[i]].add({k: row[k] for k in OUT_SCHEMA.names if k != "cluster"} | {"cluster": cluster})
-                    lin.write(json.dumps({"id": row["id"], "source": row["source"], "line": row["line"],
-                                          "split": split}) + "\n")
+                    lin.write(json.dumps({"id": row["id"], "source_id": row.get("source_id", row["id"]),
+                                          "source": row["source"], "line": row["line"], "split": split}) + "\n")
                     _observe(row, split, stats)
                 i += 1
     hashes = {s: w.close() for s, w in zip(SPLITS, writers)}
@@ -166,8 +166,12 @@ def _finish_counts(counts: dict[str, Any], n: int) -> dict[str, Any]:
     return counts
 
 
-def write_version(spec, files, ds, status, dedup, split_of, labels, out: Path):
-    """Write every file of the version into ``out``; returns (version id, counts, manifest)."""
+def write_version(spec, files, ds, status, dedup, split_of, labels, out: Path, shared_ids=None):
+    """Write every file of the version into ``out``; returns (version id, counts, manifest).
+
+    Args:
+        shared_ids: :class:`~tailorlm.data.ids.SharedIds` (records whose source id was shared), counted.
+    """
     from .pii import SPACY_PACKAGE, spacy_model_path
 
     stats = CardStats()
@@ -176,6 +180,8 @@ def write_version(spec, files, ds, status, dedup, split_of, labels, out: Path):
     counts["truncated"] = stats.truncated
     counts["labels"] = dict(sorted(stats.labels.items()))
     counts["pii"] = dict(sorted(stats.pii_kept.items()))
+    counts["shared_ids"] = {"records_renamed": shared_ids.records, "ids": shared_ids.ids} if shared_ids else \
+        {"records_renamed": 0, "ids": 0}
     version = sha256_json({"rows": hashes, "data": version_section(spec)})[:12]
     d = spec.data
     manifest = {

@@ -18,11 +18,13 @@ import re
 from importlib.metadata import entry_points
 from typing import Any, Callable, Sequence
 
+from ..errors import UserError
+
 Rule = Callable[[str, dict], "str | None"]
 ENTRY_POINT_GROUP = "tailorlm.compliance_rules"
 
 
-class ComplianceError(Exception):
+class ComplianceError(UserError):
     """A compliance rule named in the spec cannot be loaded."""
 
 

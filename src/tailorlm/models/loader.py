@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ..artifacts import atomic_dir, sha256_file, sha256_json
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("TAILORLM_CACHE", Path.home() / ".cache" / "tailorlm"))
 
 
-class ModelNotFound(Exception):
+class ModelNotFound(UserError):
     """The base-model reference cannot be resolved; the message says how to fix it."""
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..errors import UserError
+from ..errors import CheckFailed
 
 
-class RegistryError(UserError):
+class RegistryError(CheckFailed):
     """A registry request that cannot be done as asked (unknown version, bad alias, ...)."""
 
 

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_dir
+from ..artifacts import atomic_dir, check_replaceable
 from ..results import ModelVersion
 from . import audit
 from .errors import RegistryError
@@ -25,35 +25,45 @@ def _copy_registry_files(mv: ModelVersion, out: Path) -> None:
 
 
 def export_version(ws, mv: ModelVersion, out_dir: str | Path, *, merge: bool = False,
-                   actor: str | None = None) -> dict[str, Any]:
+                   actor: str | None = None, force: bool = False, protect: tuple = ()) -> dict[str, Any]:
     """Write version ``mv`` to ``out_dir`` (replaced atomically) and audit it.
+
+    An existing ``out_dir`` is replaced only when it is a previous tailorlm export (``force``: any
+    folder), and never when it is or holds the project, ``.tailor/`` or a ``protect`` path
+    (:func:`tailorlm.artifacts.check_replaceable`).
 
     Args:
         merge: fold the adapter into the base weights (``tailorlm.train.export.merge_and_save``),
             giving a plain transformers folder that loads without PEFT.
+        force: replace an existing folder that tailorlm did not write.
+        protect: more paths that must survive (the spec's data sources).
 
     Returns:
         The ``export`` audit row; ``details`` has ``out``, ``merged`` and the export's ``sha256``.
 
     Raises:
         RegistryError: the version's artifact files were purged or the method cannot be merged.
+        UnsafeTarget: ``out_dir`` may not be replaced; nothing was written.
     """
     out = Path(out_dir).expanduser().resolve()
     src = Path(mv.path)
     if not (src / "adapter_config.json").exists() and not any(p.suffix == ".safetensors" for p in src.glob("*")):
         raise RegistryError(f"{mv.ref}: no model files in {src} (purged on deletion?); nothing to export")
-    if out == src or src in out.parents:
-        raise RegistryError(f"--out {out} is inside the registry folder {src}; choose a folder outside .tailor/")
+    tailor_dir = ws.root.resolve() / ".tailor"
+    if out == tailor_dir or tailor_dir in out.parents:
+        raise RegistryError(f"--out {out} is inside the project's {tailor_dir} folder; choose a folder outside .tailor/")
+    protect = (ws.root, tailor_dir, *protect)
+    check_replaceable(out, force=force, protect=protect)  # before the (slow) merge
     if merge:
         from ..train.export import merge_and_save
 
         try:
-            merge_and_save(str(src), str(out))
+            merge_and_save(str(src), str(out), force=force, protect=protect)
         except ValueError as exc:
             raise RegistryError(f"{mv.ref}: {exc}") from None
         _copy_registry_files(mv, out)
     else:
-        with atomic_dir(out) as staging:
+        with atomic_dir(out, force=force, protect=protect) as staging:
             shutil.copytree(src, staging, dirs_exist_ok=True)
     digest = artifact_hash(out)
     return audit.record(ws, "export", mv.ref, {

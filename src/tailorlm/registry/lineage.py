@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ..artifacts import code_version, sha256_file, sha256_json
+from ..artifacts import MARKER, code_version, sha256_file, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
 
 # Files the registry writes next to the artifact; excluded from the artifact hash.
@@ -26,8 +26,9 @@ REGISTRY_FILES = frozenset({"MODEL_CARD.md", "lineage.json"})
 
 
 def artifact_files(folder: Path) -> list[Path]:
-    """The trained artifact's files under ``folder`` (registry files excluded), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in REGISTRY_FILES)
+    """The trained artifact's files under ``folder`` (registry files and the tailorlm output marker excluded), sorted."""
+    skip = REGISTRY_FILES | {MARKER}
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in skip)
 
 
 def artifact_hash(path: str | Path) -> dict[str, Any]:
@@ -115,10 +116,13 @@ def _source_keys(query: str, root: Path | None) -> list[str]:
 def _datasets_from_records(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
     """dataset version -> {records, splits, matched_by} from ``record_lineage``."""
     found: dict[str, dict[str, Any]] = {}
-    for column in ("record_id", "source"):
+    # source_id: a customer id shared by several records matches all of them (their record_id is
+    # unique: <id>#2, ...); a record_id that is its own source id matches once, not twice.
+    conditions = {"record_id": "record_id = :k OR (source_id = :k AND record_id <> :k)", "source": "source = :k"}
+    for column, where in conditions.items():
         for key in keys:
             rows = conn.execute(text(
-                f"SELECT dataset_version, split, COUNT(*) FROM record_lineage WHERE {column} = :k "
+                f"SELECT dataset_version, split, COUNT(*) FROM record_lineage WHERE {where} "
                 "GROUP BY dataset_version, split"
             ), {"k": key}).all()
             for dv, split, n in rows:

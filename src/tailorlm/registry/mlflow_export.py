@@ -101,14 +101,7 @@ def _register(mlflow, mv: ModelVersion, source: str, run_id: str, tags: dict[str
     return client.create_model_version(mv.name, source=source, run_id=run_id, tags=tags).version
 
 
-def export_to_mlflow(ws, mv: ModelVersion, tracking_uri: str, *, experiment: str | None = None,
-                     register: bool = True, actor: str | None = None) -> dict[str, Any]:
-    """Log ``mv`` as an MLflow run (and registered model version) at ``tracking_uri``; audits ``export``.
-
-    Returns:
-        ``{"tracking_uri", "experiment", "mlflow_run_id", "registered_version"}``.
-    """
-    mlflow = _mlflow()
+def _log(mlflow, ws, mv: ModelVersion, tracking_uri: str, experiment: str | None, register: bool):
     payload = mlflow_payload(mv)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment or mv.name)
@@ -121,6 +114,26 @@ def export_to_mlflow(ws, mv: ModelVersion, tracking_uri: str, *, experiment: str
         mlflow.log_artifacts(mv.path, artifact_path="model")
         run_id, artifact_uri = active.info.run_id, active.info.artifact_uri
     registered = _register(mlflow, mv, f"{artifact_uri}/model", run_id, payload["tags"]) if register else None
+    return run_id, registered
+
+
+def export_to_mlflow(ws, mv: ModelVersion, tracking_uri: str, *, experiment: str | None = None,
+                     register: bool = True, actor: str | None = None) -> dict[str, Any]:
+    """Log ``mv`` as an MLflow run (and registered model version) at ``tracking_uri``; audits ``export``.
+
+    Returns:
+        ``{"tracking_uri", "experiment", "mlflow_run_id", "registered_version"}``.
+    """
+    mlflow = _mlflow()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run_id, registered = _log(mlflow, ws, mv, tracking_uri, experiment, register)
+    except MlflowException as exc:
+        first = str(exc).strip().split(". ")[0]
+        raise RegistryError(
+            f"MLflow refused the export to {tracking_uri}: {first}. Use a database-backed tracking URI such "
+            "as sqlite:///mlflow.db, or an http(s):// tracking server.") from None
     result = {"tracking_uri": tracking_uri, "experiment": experiment or mv.name,
               "mlflow_run_id": run_id, "registered_version": registered}
     audit.record(ws, "export", mv.ref, {"to": "mlflow", **result}, actor)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ..artifacts import atomic_write_json, atomic_write_text
+from ..artifacts import atomic_write_json, atomic_write_text, check_replaceable, replace_dir
 from ..results import DatasetVersion, EvalResult, ModelVersion, TrainRun
 from . import audit
 from .aliases import GATED_ALIASES, aliases_of, set_alias_in
@@ -77,12 +77,13 @@ def _next_version(conn: Connection, name: str) -> int:
 
 
 def _install(staging: Path, final: Path) -> None:
-    """Rename the staged folder into place; an orphan left by a crashed registration is replaced."""
-    if final.exists():
-        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
-        os.replace(final, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.replace(staging, final)
+    """Rename the staged folder into place; an orphan left by a crashed registration is replaced.
+
+    The orphan lies in the registry's own folder and has no row, so it is replaced even without a
+    marker; the shared guard still refuses anything that holds a project.
+    """
+    check_replaceable(final, force=True)
+    replace_dir(staging, final)
 
 
 def _insert(conn: Connection, mv: ModelVersion) -> None:
@@ -218,7 +219,8 @@ def resolve(ws, ref: str, *, default_name: str | None = None, include_deleted: b
 
 def list_versions(ws, name: str | None = None, *, include_deleted: bool = False) -> list[dict[str, Any]]:
     """Versions (newest first) as dicts: the :class:`ModelVersion` fields plus ``aliases``,
-    ``deleted_at`` and ``passed`` (the evaluation verdict, None when not evaluated)."""
+    ``deleted_at``, ``files`` (``present``, ``missing`` or ``purged``: :mod:`.health`) and ``passed``
+    (the evaluation verdict, None when not evaluated)."""
     where, params = [], {}
     if name:
         where.append("name = :n")
@@ -229,11 +231,14 @@ def list_versions(ws, name: str | None = None, *, include_deleted: bool = False)
     with ws.store.engine.connect() as conn:
         rows = conn.execute(text(sql), params).all()
         alias_map = aliases_of(conn)
+    from .health import files_state
+
     out = []
     for r in rows:
         mv = row_to_version(r, ws)
+        deleted_at = r._mapping["deleted_at"]
         out.append({**mv.to_dict(), "ref": mv.ref, "aliases": alias_map.get((mv.name, mv.version), []),
-                    "deleted_at": r._mapping["deleted_at"],
+                    "deleted_at": deleted_at, "files": files_state(mv, deleted_at is not None),
                     "passed": None if mv.evaluation is None else bool(mv.evaluation.get("passed"))})
     return out
 

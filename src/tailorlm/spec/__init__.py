@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from ..errors import UserError
 from .common import Criterion, Strict
 from .data import DataSpec
 from .evaluate import EvalSpec
@@ -84,7 +85,7 @@ class TailorSpec(Strict):
         return getattr(self, name).model_dump(mode="json")
 
 
-class SpecError(Exception):
+class SpecError(UserError):
     """A tailor.yaml problem a user can fix; the message names the location and the fix."""
 
 
@@ -179,6 +180,25 @@ def parse_spec(
     return spec
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (else the last one silently wins)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(f"line {line}: key '{key}' is given twice (first on line {seen[key]}); "
+                                    "only one would be used. Remove or merge one of them.")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | Path = "tailor.yaml", check_files: bool = True) -> TailorSpec:
     """Read, validate and cross-check ``tailor.yaml``. Never loads a model; runs in well under 2 s.
 
@@ -195,7 +215,9 @@ def load_spec(path: str | Path = "tailor.yaml", check_files: bool = True) -> Tai
         )
     text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise SpecError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

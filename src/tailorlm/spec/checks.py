@@ -54,7 +54,41 @@ def check_sources(spec: "TailorSpec", check_files: bool) -> list[str]:
             )
         elif src.format == "text_folder" and not p.is_dir():
             out.append(f"data.sources[{i}].path: {p} is not a folder but format is text_folder.")
+        elif p.is_dir():
+            from ..data.ingest import TEXT_SUFFIXES
+
+            if not any(q.is_file() and q.suffix.lower() in TEXT_SUFFIXES for q in p.rglob("*")):
+                kinds = sorted({q.suffix or q.name for q in p.rglob("*") if q.is_file()})[:5]
+                found = f" (it holds: {', '.join(kinds)})" if kinds else " (it is empty)"
+                out.append(f"data.sources[{i}].path: folder {p} holds no {' or '.join(TEXT_SUFFIXES)} file{found}. A "
+                           "folder source reads text files; point the path at a data file (jsonl, json, csv, tsv, "
+                           "parquet) to read that instead.")
     return out
+
+
+def check_split(spec: "TailorSpec", check_files: bool) -> list[str]:
+    """The split fractions leave records for training (else prepare 'succeeds' with 0 training rows)."""
+    s = spec.data.split
+    if s.validation + s.test >= 1.0:
+        return [f"data.split: validation ({s.validation}) + test ({s.test}) = {s.validation + s.test:g}, which leaves "
+                "no record for training. Keep their sum below 1 (e.g. validation: 0.1, test: 0.15)."]
+    return []
+
+
+# A model.base written as a path (not an alias or a hub id "org/name").
+_PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
+
+
+def check_model_path(spec: "TailorSpec", check_files: bool) -> list[str]:
+    """A local ``model.base`` path exists (else the failure comes only after the data stage)."""
+    base = spec.model.base
+    if not check_files or not base.startswith(_PATH_PREFIXES):
+        return []
+    p = spec.resolve(base)
+    if p.exists():
+        return []
+    return [f"model.base: {p} does not exist.{_did_you_mean_file(p)} Give the folder of a saved model "
+            "(config.json + weights), a Hugging Face id such as HuggingFaceTB/SmolLM2-135M-Instruct, or an alias."]
 
 
 def check_criteria(spec: "TailorSpec", check_files: bool) -> list[str]:
@@ -159,6 +193,8 @@ def check_budget(spec: "TailorSpec", check_files: bool) -> list[str]:
 
 CHECKS: list[Callable[["TailorSpec", bool], list[str]]] = [
     check_sources,
+    check_split,
+    check_model_path,
     check_criteria,
     check_method,
     check_eval,

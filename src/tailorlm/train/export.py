@@ -75,7 +75,7 @@ def read_provenance(model_path: str | Path) -> dict[str, Any]:
     return json.loads(p.read_text())
 
 
-def merge_and_save(model_path: str, out_dir: str) -> str:
+def merge_and_save(model_path: str, out_dir: str, *, force: bool = False, protect: tuple = ()) -> str:
     """Merge the adapter at ``model_path`` into its base and write plain safetensors to ``out_dir``.
 
     The result loads with ``AutoModelForCausalLM.from_pretrained(out_dir)`` (no PEFT needed) and gives
@@ -94,7 +94,7 @@ def merge_and_save(model_path: str, out_dir: str) -> str:
                          "the base weights; serve it as an adapter (base + PEFT) instead.")
     loaded = load_trained(model_path, device="cpu", dtype="float32", merge=True)
     model = loaded.model
-    with atomic_dir(out_dir) as staging:
+    with atomic_dir(out_dir, force=force, protect=protect) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         loaded.tokenizer.save_pretrained(staging)
         atomic_write_json(staging / "provenance.json",

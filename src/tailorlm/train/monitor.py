@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import atomic_write_bytes, atomic_write_text
+from ..errors import CheckFailed
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(CheckFailed, RuntimeError):
     """The loss (or a weight) became NaN/Inf; the run stops and no checkpoint of it is kept."""
 
 
