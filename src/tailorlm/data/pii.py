@@ -30,6 +30,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .pii_address import address_recognizers
+from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ner, split_at_newlines, touches,
+                          uncased)
+from .pii_intl_address import addresses
+from .pii_names import first_names, has_name_word, name_cues, truecase
+from .pii_recognizers import DEFAULT_PHONE_REGIONS, function_recognizers
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,10 @@ _COMMON_CAPS = {"i", "i'm", "i've", "i'll", "i'd", "hi", "hello", "hey", "dear",
 # never personal data, and replacing them would teach the model placeholders for everyday words.
 GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "usd", "eur", "gbp", "iban", "swift",
                  "ach", "kyc", "cvv", "cvc", "ssn", "dob", "vat", "eta", "asap", "fyi", "ira", "hsa", "cd", "pdf",
-                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service"}
+                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service",
+                 # payment networks and wallets: product names, not personal data ("Is Visa accepted?")
+                 "visa", "mastercard", "amex", "american express", "maestro", "discover", "paypal", "apple pay",
+                 "google pay", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 _WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
 
 
@@ -61,8 +69,8 @@ def plausible_ner_span(span: str, allow: Sequence[str] = ()) -> bool:
     holds "Northwind": the company's own products are not personal data).
     """
     text = span.strip()
-    if not _WORD2.search(text) or text.lower() in GENERIC_TERMS:
-        return False
+    if not _WORD2.search(text) or text.lower() in GENERIC_TERMS or any(c.isdigit() for c in text):
+        return False  # names, companies and places have no digits: "case CS-274593" and "Model B-823" are ids
     return not any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.IGNORECASE) for a in allow if a.strip())
 
 
@@ -74,7 +82,7 @@ _SENTENCE_END = re.compile(r"[.!?:;\n\"'(]\s{0,3}$")  # tested on the few charac
 # Presidio's phone recognizer runs the phonenumbers matcher for 8 regions on every text. Each test
 # is conservative: it only says "impossible", e.g. no run of 7 digits joined by phone punctuation.
 PREFILTERS: dict[str, re.Pattern] = {
-    "PHONE_NUMBER": re.compile(r"\d(?:[\s().\-/+]{0,3}\d){6}"),
+    "PHONE_NUMBER": re.compile(r"\d(?:[\s().\-/+]{0,3}\d){5}"),
     "CREDIT_CARD": re.compile(r"\d(?:[ -]?\d){11}"),
     "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d{2}[ ]?[A-Za-z0-9]{4}"),
     "US_SSN": re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}"),
@@ -101,9 +109,11 @@ def spacy_model_path(package: str = SPACY_PACKAGE) -> Path | None:
 
 
 def _has_candidate(text: str) -> bool:
-    """True when ``text`` has a capitalized word that could be a name (see :func:`needs_ner`)."""
+    """True when ``text`` has a capitalized word or a first name in any case (see :func:`needs_ner`)."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
+    if has_name_word(text):  # "Thanks. I met john smith at the branch." has no capital to go by
+        return True
     for m in _CAP_WORD.finditer(text):
         word = m.group(1)
         low = word.lower()
@@ -117,9 +127,9 @@ def _has_candidate(text: str) -> bool:
 
 
 def needs_ner(text: str) -> bool:
-    """True when NER could find something: the text has a capitalized word that could be a name.
+    """True when NER could find something: a capitalized word that could be a name, or a first name.
 
-    A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
+    A first name of the lexicon (:mod:`tailorlm.data.pii_names`) counts in any case. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
     "John called me" still goes through NER while "The card is gone" does not. A text with no
     capital letter at all (a writer who never capitalizes) always goes through NER: there the
     absence of capitals says nothing.
@@ -156,6 +166,17 @@ def ner_segments(text: str) -> list[tuple[int, int]]:
         else:
             out.append((a, b))
     return out
+
+
+def ner_view(text: str) -> str:
+    """What NER reads for ``text``: first names truecased; a text in capitals read in lower case first.
+
+    Same length as ``text``, so NER's offsets are offsets in ``text``.
+    """
+    letters = [c for c in text if c.isalpha()]
+    if letters and text == text.upper() and len(text.lower()) == len(text):
+        text = text.lower()  # "PLEASE HELP, JOHN SMITH HERE": capitals say nothing about names
+    return truecase(text)
 
 
 def _engine_class():
@@ -215,7 +236,7 @@ def _engine_class():
             else:
                 segs = [(i, a, b) for i, t in enumerate(texts) for a, b in ner_segments(t)]
             found: dict[int, list] = {}
-            pieces = (texts[i][a:b] for i, a, b in segs)
+            pieces = (ner_view(texts[i][a:b]) for i, a, b in segs)
             for (i, a, _), sdoc in zip(segs, nlp.pipe(pieces, batch_size=batch_size)):
                 for e in sdoc.ents:
                     span = docs[i].char_span(e.start_char + a, e.end_char + a, label=e.label_,
@@ -279,19 +300,24 @@ def custom_recognizers(custom: Iterable[Any]) -> list:
     ]
 
 
-def build_registry(nlp_engine, custom: Iterable[Any] = ()):
-    """Presidio's predefined English recognizers (email made offline) plus the spec's own."""
+def build_registry(nlp_engine, custom: Iterable[Any] = (), phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS):
+    """Presidio's predefined English recognizers (email made offline) plus tailorlm's and the spec's own.
+
+    Presidio's phone and credit-card recognizers are replaced by the ones in
+    :mod:`tailorlm.data.pii_recognizers` (phone numbers of ``phone_regions``, cards that fail Luhn).
+    """
     from presidio_analyzer import RecognizerRegistry
 
     registry = RecognizerRegistry(supported_languages=["en"])
     with _quiet("presidio-analyzer"):  # one INFO/WARNING line per recognizer otherwise
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
-        registry.remove_recognizer("EmailRecognizer")
+        for name in ("EmailRecognizer", "PhoneRecognizer", "CreditCardRecognizer", "IbanRecognizer"):
+            registry.remove_recognizer(name)
     registry.add_recognizer(offline_email_recognizer())
     registry.add_recognizer(person_cue_recognizer())
-    for rec in address_recognizers():
-        registry.add_recognizer(rec)
-    for rec in custom_recognizers(custom):
+    extra = [("NameCueRecognizer", ("PERSON",), name_cues),
+             ("IntlAddressRecognizer", ("STREET_ADDRESS", "POSTCODE", "LOCATION"), addresses)]
+    for rec in [*address_recognizers(), *function_recognizers(phone_regions, extra), *custom_recognizers(custom)]:
         registry.add_recognizer(rec)
     return registry
 
@@ -388,10 +414,15 @@ class Scrubber:
         entity_thresholds: per-entity minimum scores overriding ``score_threshold``.
         allow: values never redacted (e.g. the company's own name).
         ner: use the spaCy NER model (names, organisations, places).
+        phone_regions: regions whose phone formats are recognized without a country code.
+        allow_patterns: regular expressions; a span matching one whole is never redacted.
+        keep_slots: never redact or split template slots (``{{Order Number}}``, ``<ORDER_ID>``, ``[name]``).
     """
 
     def __init__(self, entities: Sequence[str], custom: Sequence[Any] = (), score_threshold: float = 0.5,
-                 allow: Sequence[str] = (), ner: bool = True, entity_thresholds: dict[str, float] | None = None):
+                 allow: Sequence[str] = (), ner: bool = True, entity_thresholds: dict[str, float] | None = None,
+                 phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS, allow_patterns: Sequence[str] = (),
+                 keep_slots: bool = True):
         from presidio_analyzer import AnalyzerEngine
         from presidio_anonymizer import AnonymizerEngine
 
@@ -404,40 +435,59 @@ class Scrubber:
         self.entity_thresholds = dict(entity_thresholds or {})
         self._floor = min([score_threshold, *self.entity_thresholds.values()])
         self.allow = list(allow)
+        self.allow_patterns = [re.compile(p) for p in allow_patterns]
+        self.keep_slots = keep_slots
+        self.slots_found = 0  # template slots seen by analyze() (kept as they are)
         wants_ner = ner and bool(NER_ENTITIES & set(self.entities))
         self.nlp_engine = load_nlp_engine(ner=wants_ner)
         self.has_ner = "ner" in self.nlp_engine.nlp["en"].pipe_names
         # Dates and times need no capital letter ("next week"): the capitalized-word test cannot skip text.
         self.nlp_engine.read_whole = bool(UNCASED_NER_ENTITIES & set(self.entities))
-        registry = build_registry(self.nlp_engine, custom)
+        registry = build_registry(self.nlp_engine, custom, phone_regions)
         with _quiet("presidio-analyzer"):
             self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, registry=registry, supported_languages=["en"])
         self.anonymizer = AnonymizerEngine()
 
     @classmethod
     def from_spec(cls, pii) -> "Scrubber":
-        return cls(pii.entities, pii.custom, pii.score_threshold, pii.allow, pii.ner, pii.entity_thresholds)
+        return cls(pii.entities, pii.custom, pii.score_threshold, pii.allow, pii.ner, pii.entity_thresholds,
+                   pii.phone_regions, pii.allow_patterns, pii.keep_slots)
 
-    def analyze(self, texts: Sequence[str], batch_size: int = 256) -> list[list]:
+    def _keep(self, chunk: str, r, allow: Sequence[str], slots: Sequence[tuple[int, int]]) -> bool:
+        """Whether a span survives the allow list, the slots and the lower-case NER rule (:mod:`.pii_filters`)."""
+        value = chunk[r.start:r.end]
+        if slots and touches(r.start, r.end, slots):
+            return False
+        if is_allowed(value, allow, self.allow_patterns):
+            return False
+        if (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
+            if not plausible_ner_span(value, allow):
+                return False
+            if uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, first_names()):
+                return False
+        return r.score >= self.entity_thresholds.get(r.entity_type, self.threshold)
+
+    def analyze(self, texts: Sequence[str], batch_size: int = 256, labels: Sequence[str] = ()) -> list[list]:
         """Presidio ``RecognizerResult`` lists, one per text, overlaps resolved.
 
         Texts longer than :data:`CHUNK_CHARS` are analyzed in chunks cut at whitespace (spaCy
         refuses texts over ``nlp.max_length``, and NER memory grows with length); the results are
-        shifted back to offsets in the whole text.
+        shifted back to offsets in the whole text. ``labels`` (the dataset's label vocabulary) are
+        never redacted.
         """
+        allow = allow_phrases(self.allow, labels)
         pieces = [(i, off, chunk) for i, t in enumerate(texts) for off, chunk in chunk_text(t, CHUNK_CHARS)]
         arts = self.nlp_engine.artifacts([c for _, _, c in pieces], batch_size=batch_size)
         out: list[list] = [[] for _ in texts]
         for (i, off, chunk), a in zip(pieces, arts):
             if not chunk.strip():
                 continue
+            slots = find_slots(chunk) if self.keep_slots else []
+            self.slots_found += len(slots)
             found = self.analyzer.analyze(text=chunk, language="en", entities=possible_entities(chunk, self.entities),
-                                          nlp_artifacts=a, score_threshold=self._floor, allow_list=self.allow or None)
-            for r in found:
-                ner = (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer"
-                if ner and not plausible_ner_span(chunk[r.start:r.end], self.allow):
-                    continue
-                if r.score >= self.entity_thresholds.get(r.entity_type, self.threshold):
+                                          nlp_artifacts=a, score_threshold=self._floor)
+            for r in (q for r in found for q in split_at_newlines(chunk, r)):
+                if self._keep(chunk, r, allow, slots):
                     r.start, r.end = r.start + off, r.end + off
                     out[i].append(r)
         return [resolve_overlaps(found, self.priority, t) for found, t in zip(out, texts)]
@@ -461,10 +511,14 @@ class Scrubber:
         out = self.anonymizer.anonymize(text=text, analyzer_results=results, operators=ops)
         return out.text, Counter(item.entity_type for item in out.items)
 
-    def scrub_records(self, records: Sequence[Sequence[str]]) -> list[tuple[list[str], Counter]]:
-        """Scrub many records at once; each record is a list of text fields sharing one placeholder map."""
+    def scrub_records(self, records: Sequence[Sequence[str]], labels: Sequence[str] = ()
+                      ) -> list[tuple[list[str], Counter]]:
+        """Scrub many records at once; each record is a list of text fields sharing one placeholder map.
+
+        ``labels`` (the label vocabulary) are never redacted.
+        """
         flat = [t for fields in records for t in fields]
-        results = self.analyze(flat)
+        results = self.analyze(flat, labels=labels)
         out, k = [], 0
         for fields in records:
             mapping: dict[tuple[str, str], str] = {}
