@@ -223,19 +223,25 @@ def _engine_class():
         def artifacts(self, texts: Sequence[str], batch_size: int = 256) -> list:
             """NlpArtifacts per text; NER reads only the sentences where it can find something.
 
-            Every text is tokenized whole (cheap); NER runs on the :func:`ner_segments` of all
-            texts in one batched ``nlp.pipe``, and its entities are placed on the whole text's doc.
+            A text NER must read whole is tokenized once, in its :func:`ner_view` (same length and
+            lower-case forms, so offsets and context words hold). Other texts are tokenized whole
+            with NER off, NER runs on their :func:`ner_segments` in one batched ``nlp.pipe``, and its
+            entities are placed on the whole text's doc.
             """
             from spacy.util import filter_spans
 
             nlp = self.nlp["en"]
             if "ner" not in nlp.pipe_names:
                 return [self._doc_to_nlp_artifact(d, "en") for d in nlp.pipe(texts, batch_size=batch_size)]
-            docs = list(nlp.pipe(texts, batch_size=batch_size, disable=["ner"]))
-            if self.read_whole:
-                segs = [(i, 0, len(t)) for i, t in enumerate(texts)]
-            else:
-                segs = [(i, a, b) for i, t in enumerate(texts) for a, b in ner_segments(t)]
+            per_text = [[(0, len(t))] if self.read_whole else ner_segments(t) for t in texts]
+            whole = [i for i, sg in enumerate(per_text) if sg == [(0, len(texts[i]))]]
+            rest = [i for i, sg in enumerate(per_text) if sg != [(0, len(texts[i]))]]
+            docs: list = [None] * len(texts)
+            for i, d in zip(whole, nlp.pipe((ner_view(texts[i]) for i in whole), batch_size=batch_size)):
+                docs[i] = d
+            for i, d in zip(rest, nlp.pipe((texts[i] for i in rest), batch_size=batch_size, disable=["ner"])):
+                docs[i] = d
+            segs = [(i, a, b) for i in rest for a, b in per_text[i]]
             found: dict[int, list] = {}
             pieces = (ner_view(texts[i][a:b]) for i, a, b in segs)
             for (i, a, _), sdoc in zip(segs, nlp.pipe(pieces, batch_size=batch_size)):
