@@ -33,7 +33,7 @@ from .pii_address import address_recognizers
 from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ner, split_at_newlines, touches,
                           uncased)
 from .pii_intl_address import addresses
-from .pii_names import first_names, has_name_word, name_cues, truecase
+from .pii_names import first_names, has_name_word, is_first_name, name_cues, truecase
 from .pii_recognizers import DEFAULT_PHONE_REGIONS, function_recognizers
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "u
                  "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service",
                  # payment networks and wallets: product names, not personal data ("Is Visa accepted?")
                  "visa", "mastercard", "amex", "american express", "maestro", "discover", "paypal", "apple pay",
-                 "google pay", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+                 "google pay", "android", "ios", "iphone", "ipad", "windows", "macos", "linux", "chrome", "safari",
+                 "firefox", "whatsapp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 _WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
 
 
@@ -167,6 +168,21 @@ def ner_segments(text: str) -> list[tuple[int, int]]:
         else:
             out.append((a, b))
     return out
+
+
+_SENT_START = re.compile(r"(?:^|[.!?:\n]\s*)$")
+
+
+def sentence_initial_word(text: str, start: int, end: int) -> bool:
+    """True for a one-word NER span that opens a sentence and is no first name ("Gift card balance...").
+
+    Every English sentence starts with a capital, so there the capital says nothing; the small model
+    still calls "Gift", "Chargeback" or "Contactless" a person or a company.
+    """
+    value = text[start:end]
+    if " " in value.strip() or not _SENT_START.search(text[max(0, start - 3):start]):
+        return False
+    return not is_first_name(value.strip())
 
 
 def ner_view(text: str) -> str:
@@ -469,6 +485,8 @@ class Scrubber:
             return False
         if (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
             if not plausible_ner_span(value, allow):
+                return False
+            if r.entity_type in ("PERSON", "ORGANIZATION") and sentence_initial_word(chunk, r.start, r.end):
                 return False
             if r.entity_type in UNCASED_CHECKED and uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, first_names()):
                 return False

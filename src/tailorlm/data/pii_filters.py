@@ -27,6 +27,7 @@ please urgent mobile problem address update visa card account bank help app phon
 transfer balance statement login password pin new old change issue error support service branch online money cash
 loan credit debit charge limit help need want thanks thank hello hi dear team customer agent today tomorrow week
 send post letter delivery deliver ship shipping address form details statement new card here please
+team sir madam there all everyone support guys folks friend colleagues again
 """.split())
 
 

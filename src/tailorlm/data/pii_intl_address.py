@@ -32,11 +32,12 @@ _STREET_FIRST = (r"rue|avenue|av\.?|avda\.?|boulevard|bd\.?|blvd\.?|chemin|ch\.|
 _COMPOUND = (r"straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|steig|laan|straat|plein|gracht|singel|"
              r"steeg|pad|dreef|kade|hof|vej|gade|gatan|gata|vägen|väg|veien|vegen|veg|gaten|bakken|marka|katu|tie|"
              r"polku|kuja|bulevardi|kaari|rinne|utca|ulice|sokak|sokağı|caddesi")
-_UNIT_WORD = r"(?:apt|apartment|suite|unit|flat|interior|int|nr|no|bl|sc|ap|piso|piano|scala|app|appartamento)\b"
+_UNIT_WORD = (r"(?:apt|apartment|suite|unit|flat|interior|int|nr|no|bl|sc|ap|piso|piano|scala|app|appartamento|"
+              r"edif|depto|level|studio)\b")
 _W = rf"(?!{_UNIT_WORD})[^\W\d_][\w'’.-]*"  # a word (may end in a dot: "Bl.", "Sc."), not a unit word
-_HOUSE = r"\d{1,5}[a-zA-Z]?(?:[-/]\d{1,5}[a-zA-Z]?)?\.?"
-_TAIL = rf"(?:[ \t]+(?:nr\.?|no\.?|n°|nº|bl\.|sc\.|ap\.|apt\.?|interior|int\.|piso|puerta|piano|scala|app\.?|" \
-        rf"appartamento|suite|unit|flat|et\.|lok\.|m\.)[ \t]*\d{{1,5}}[a-zA-Z]?)*"
+_HOUSE = r"(?:\d{1,5}[a-zA-Z]?(?:[-/]\d{1,5}[a-zA-Z]?)?\.?(?!\d)|s/n)"  # 12, 221B, 8/8, 58. ; s/n: no number
+_TAIL = rf"(?:[ \t]*,?[ \t]+(?:nr\.?|no\.?|n°|nº|bl\.|sc\.|ap\.|apt\.?|interior|int\.|piso|puerta|piano|scala|app\.?|" \
+        rf"appartamento|suite|unit|flat|et\.|lok\.|m\.|edif\.?|depto\.?)[ \t]*\d{{1,5}}[a-zA-Z]?)*"
 STREET_PATTERNS = [
     # Calle Mayor 5 / Via Roma, 10 / rue de la Paix 12 / Drumul Ionescu Nr. 45 Bl. 50
     rf"(?<![\w-])(?:{_STREET_FIRST})(?:[ \t]+{_W}){{1,5}},?[ \t]+(?:(?:nr\.?|no\.?|n°|nº)[ \t]*)?{_HOUSE}(?:[ \t]+{_HOUSE})?{_TAIL}",
@@ -63,6 +64,10 @@ _AFTER_STREET = re.compile(rf"(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+)(?:(?P<pc1>{_PC})
 _PC_CITY = re.compile(rf"(?<![\w#$€£.,:/-])(?P<pc>{_PC})[ \t]+(?P<city>{_CITY_CAP})(?=[ \t]*(?:[,.;!?\n]|$))")
 _CITY_PC = re.compile(rf"(?P<city>{_CITY_CAP}),?[ \t]+(?P<pc>(?-i:[A-Z]\d[A-Z][ ]?\d[A-Z]\d|[A-Z]{{1,2}}\d[A-Z\d]?[ ]?"
                       rf"\d[A-Z]{{2}}|[A-Z]\d{{2}}[ ]?[A-Z0-9]{{4}}|\d{{4,6}}))(?=[ \t]*(?:[,.;!?\n]|$))")
+_BLOCK = re.compile(rf"^[ \t]*(?P<street>(?:[^\W\d_][^\n\d@:]{{1,50}}?[ \t]\d{{1,5}}[a-zA-Z]?\.?(?:[/-]\d{{1,5}})?|"
+                    rf"\d{{1,5}}[a-zA-Z]?,?[ \t][^\W\d_][^\n\d@:]{{1,50}}?))[ \t]*\n[ \t]*"
+                    rf"(?:(?P<pc1>{_PC})[ \t]+(?P<city1>{_CITY_ANY})|(?P<city2>{_CITY_ANY}),?[ \t]+(?P<pc2>{_PC}))[ \t]*$",
+                    re.IGNORECASE | re.MULTILINE)
 _FIELD = re.compile(r"^[ \t]*(?:address|home address|street address|street|adresse|anschrift|dirección|direccion|"
                     r"indirizzo|morada|endereço|adres)[ \t]*:[ \t]*(?P<v>[^\n]{3,120}?)[ \t]*$",
                     re.IGNORECASE | re.MULTILINE)
@@ -148,6 +153,11 @@ def addresses(text: str) -> list[Span]:
             street = _street_before(text, m.start() if rx is _PC_CITY else m.start("city"))
             if street:
                 out += [street, *_addressee(text, street[1])]
+    for m in _BLOCK.finditer(text):  # any case: "larsengropa 2\n1553 nilsen"
+        pc, city = ("pc1", "city1") if m.group("pc1") else ("pc2", "city2")
+        out += [("STREET_ADDRESS", m.start("street"), m.end("street"), 0.9),
+                ("POSTCODE", m.start(pc), m.end(pc), 0.9), ("LOCATION", m.start(city), m.end(city), 0.85),
+                *_country(text, m.end()), *_addressee(text, m.start("street"))]
     for m in _FIELD.finditer(text):
         v = m.group("v")
         loc = [s for s in out if m.start("v") <= s[1] < m.end("v") and s[0] in ("POSTCODE", "LOCATION")]

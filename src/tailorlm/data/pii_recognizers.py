@@ -108,7 +108,7 @@ def card_numbers(text: str) -> list[Span]:
             continue  # "12 34 56 78 90 12" is a phone number's grouping, not a card's
         if _order_context(text, m.start()) and not luhn_ok(digits):
             continue
-        if re.search(r"\+\d{1,3}[ ]?\(?$", text[max(0, m.start() - 6):m.start()]):
+        if re.search(r"\+\d{1,3}[ ]?(?:\(0\)[ ]?)?\(?$", text[max(0, m.start() - 10):m.start()]):
             continue  # "+43 342990705219": the rest of a phone number after its country code
         score = 0.95 if luhn_ok(digits) else 0.6
         if _CARD_WORDS.search(text[max(0, m.start() - 40):m.start()]):
@@ -117,7 +117,9 @@ def card_numbers(text: str) -> list[Span]:
     return out
 
 
-_IBAN = re.compile(r"(?<![\w])([A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30})(?![\w])")
+# compact ("DE89370400440532013000") or in groups of four ("GB82 WEST 1234 5698 7654 32")
+_IBAN = re.compile(r"(?<![\w])([A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?:[ ][A-Za-z0-9]{4}){2,7}(?:[ ][A-Za-z0-9]{1,3})?|"
+                   r"[A-Za-z0-9]{2}(?:[ ][A-Za-z0-9]{4}){2,7}(?:[ ][A-Za-z0-9]{1,3})?))(?![\w])")
 
 
 def iban_ok(value: str) -> bool:
