@@ -345,6 +345,30 @@ def build_registry(nlp_engine, custom: Iterable[Any] = (), phone_regions: Sequen
     return registry
 
 
+def context_enhancer():
+    """Presidio's lemma context enhancer, run only on results whose recognizer has context words.
+
+    Upstream deep-copies every result of every text before looking for context words; most of
+    tailorlm's recognizers weigh their own context, so their results skip that copy (a tenth of the
+    PII step's CPU time on dense texts).
+    """
+    from presidio_analyzer import RecognizerResult
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+
+    class SelectiveEnhancer(LemmaContextAwareEnhancer):
+        def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # noqa: D102
+            with_context = {r.id for r in recognizers if getattr(r, "context", None)}
+            needs = [r for r in raw_results if (r.recognition_metadata or {}).get(key) in with_context]
+            if not needs:
+                return list(raw_results)
+            rest = [r for r in raw_results if (r.recognition_metadata or {}).get(key) not in with_context]
+            return rest + super().enhance_using_context(text, needs, nlp_artifacts, recognizers, context)
+
+    return SelectiveEnhancer()
+
+
 @contextlib.contextmanager
 def _quiet(name: str):
     logger = logging.getLogger(name)
@@ -468,7 +492,8 @@ class Scrubber:
         self.nlp_engine.read_whole = bool(UNCASED_NER_ENTITIES & set(self.entities))
         registry = build_registry(self.nlp_engine, custom, phone_regions)
         with _quiet("presidio-analyzer"):
-            self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, registry=registry, supported_languages=["en"])
+            self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, registry=registry, supported_languages=["en"],
+                                           context_aware_enhancer=context_enhancer())
         self.anonymizer = AnonymizerEngine()
 
     @classmethod

@@ -47,6 +47,10 @@ STREET_PATTERNS = [
     rf"(?<![\w.,-])\d{{1,5}}[a-zA-Z]?,?[ \t]+(?:{_STREET_FIRST})(?:[ \t]+{_W}){{1,4}}{_TAIL}",
 ]
 _STREET = re.compile("|".join(f"(?:{p})" for p in STREET_PATTERNS), re.IGNORECASE)
+# Cheap gates: the street patterns need a street word or a compound street ending in the text.
+_FIRST_WORDS = frozenset(w.rstrip("\\.?").replace("\\", "") for w in _STREET_FIRST.split("|"))
+_COMPOUND_ENDS = tuple(w.rstrip("\\.?").replace("\\", "") for w in _COMPOUND.split("|"))
+_WORDS = re.compile(r"[^\W\d_]+[./]?")
 POSTCODES = [r"\d{5}(?:-\d{3,4})?", r"\d{2}-\d{3}", r"\d{4}-\d{3}", r"\d{3}[ ]\d{2}", r"\d{4}[ ]?[A-Za-z]{2}(?![\w])",
              r"[A-Za-z]-\d{4,5}", r"\d{6}", r"\d{4}", r"[A-Za-z]\d[A-Za-z][ ]?\d[A-Za-z]\d",
              r"[A-Za-z]\d{2}[ ]?[A-Za-z0-9]{4}", r"[A-Za-z]{1,2}\d[A-Za-z\d]?[ ]?\d[A-Za-z]{2}"]
@@ -140,7 +144,9 @@ def addresses(text: str) -> list[Span]:
     if not _DIGIT.search(text):
         return []
     out: list[Span] = []
-    for m in _STREET.finditer(text):
+    words = {w.lower().rstrip("./") for w in _WORDS.findall(text)}
+    has_street = bool(words & _FIRST_WORDS) or any(w.endswith(_COMPOUND_ENDS) for w in words)
+    for m in _STREET.finditer(text) if has_street else ():
         out.append(("STREET_ADDRESS", m.start(), m.end(), 0.9))
         out += _locality(text, m.end()) + _addressee(text, m.start())
     for rx in (_PC_CITY, _CITY_PC):

@@ -183,6 +183,7 @@ _TITLE = re.compile(r"(?<![\w.])(" + "|".join(sorted((re.escape(t) for t in TITL
                     r")\.?(?=[ \t]+([^\W\d_][\w'’-]*))", re.IGNORECASE)
 _FIELD_TITLE = re.compile(r"^[ \t]*(?:title|salutation|anrede|civilité)[ \t]*:[ \t]*([^\W\d_][\w.]{0,9})[ \t]*$",
                           re.IGNORECASE | re.MULTILINE)
+_TITLE_WORDS = frozenset(t.split(".")[0] for t in TITLES)
 _NOT_AFTER_TITLE = {"and", "or", "the", "a", "to", "of", "in", "on", "is", "was", "for", "at", "with"}
 
 
@@ -192,7 +193,9 @@ def titles(text: str) -> list[Span]:
     The word after the title is a name: it is returned as ``PERSON`` (0.85), which finds
     surnames NER misses.
     """
-    out = []
+    out: list[Span] = []
+    if not _word_set(text) & _TITLE_WORDS and "title" not in text.lower() and "salutation" not in text.lower():
+        return out
     for m in _TITLE.finditer(text):
         word, low = m.group(2), m.group(1).lower()
         if word.lower() in _NOT_AFTER_TITLE or (len(low) <= 2 and low in {"fr", "hr", "sr", "pan"} and not word[0].isupper()):
@@ -219,6 +222,14 @@ NATIONALITIES = sorted({
     "singaporean", "slovak", "slovenian", "somali", "south african", "spanish", "sri lankan", "sudanese", "swedish",
     "swiss", "syrian", "taiwanese", "tanzanian", "thai", "tunisian", "turkish", "ugandan", "ukrainian", "uruguayan",
     "uzbek", "venezuelan", "vietnamese", "welsh", "yemeni", "zambian", "zimbabwean"}, key=len, reverse=True)
+_DEMONYM_WORDS = frozenset(n.split()[-1] for n in NATIONALITIES)
+_WORD_RX = re.compile(r"[^\W\d_]+")
+
+
+def _word_set(text: str) -> set[str]:
+    return {w.lower() for w in _WORD_RX.findall(text)}
+
+
 _DEMONYM = "(" + "|".join(re.escape(n) for n in NATIONALITIES) + ")"
 _NATIONALITY = [
     re.compile(rf"\b(?:nationality|citizenship|citizen of|national of)\b[ \t]*(?:is|:)?[ \t]*{_DEMONYM}\b", re.I),
@@ -235,6 +246,8 @@ def nationalities(text: str) -> list[Span]:
 
     A bare demonym ("I speak French", "the German branch") is not taken.
     """
+    if not _word_set(text) & _DEMONYM_WORDS:  # most texts name no nationality: skip the four patterns
+        return []
     return [("NATIONALITY", m.start(1), m.end(1), 0.85) for rx in _NATIONALITY for m in rx.finditer(text)]
 
 
