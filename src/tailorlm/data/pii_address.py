@@ -2,8 +2,10 @@
 
 The small spaCy NER model tags a city or a state here and there but never a house number or a
 ZIP code, so "42 Elm Street, Springfield, IL 62704" came out as "42 Elm Street, <LOCATION_1>,
-<ORGANIZATION_1>". These recognizers find the whole address as one ``LOCATION`` span (the entity
-type NER gives places, on by default), so it becomes one ``<LOCATION_1>``.
+<ORGANIZATION_1>". These recognizers find the whole address as one ``STREET_ADDRESS`` span, so it
+becomes one ``<STREET_ADDRESS_1>``; a postcode on its own is a ``POSTCODE``. Addresses of other
+countries (street word first, house number after the street, postcodes of many formats, multi-line
+blocks) are found by :mod:`tailorlm.data.pii_intl_address`.
 
 Like :data:`~tailorlm.data.pii.PERSON_CUES`, each pattern is a (regex, score) pair. Presidio
 matches with IGNORECASE, so ``(?-i:...)`` keeps the capitalization tests. Scores are above NER's
@@ -21,7 +23,16 @@ import re
 # Street suffixes (USPS and Royal Mail common forms); abbreviations may end in a dot.
 _SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Boulevard|Blvd|Drive|Dr|Way|Court|Ct|Place|Pl|"
            r"Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Square|Sq|Crescent|Cres|Close|Grove|"
-           r"Gardens|Mews|Alley|Trail|Plaza)\b\.?")
+           r"Gardens|Mews|Alley|Trail|Plaza|Turnpike|Throughway|Expressway|Freeway|Causeway|Plains|Plain|"
+           r"Mountains|Mountain|Mount|Station|Islands|Island|Point|Points|Centre|Center|Ranch|Springs|Spring|"
+           r"Estate|Estates|Heights|Hills|Hill|Park|Row|Walk|Rise|View|Vale|Valley|Meadows|Fields|Green|Wharf|"
+           r"Quay|Parade|Esplanade|Promenade|Crossing|Crossroad|Junction|Loop|Pass|Path|Pike|Ridge|Run|Shore|"
+           r"Shores|Summit|Track|Village|Villages|Ville|Vista|Wells|Knoll|Lake|Lakes|Landing|Manor|Mill|Mills|"
+           r"Orchard|Oval|Port|Prairie|Radial|Haven|Harbor|Harbour|Fork|Forks|Ford|Fords|Forest|Glen|Gateway|"
+           r"Brook|Brooks|Burg|Bypass|Camp|Canyon|Cape|Cliff|Cliffs|Club|Common|Corner|Corners|Course|Cove|"
+           r"Creek|Crest|Dale|Dam|Divide|Extension|Falls|Ferry|Flat|Flats|Grove|Groves|Inlet|Key|Keys|Light|"
+           r"Lights|Lock|Locks|Lodge|Neck|Pines|Plaza|Ramp|Rapids|Rest|Route|Shoal|Skyway|Spur|Stream|"
+           r"Underpass|Union|Via|Viaduct|Views|Ways)\b\.?")
 _STATE_ABBR = (r"(?-i:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|"
                r"NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR)")
 _STATE_NAME = (r"(?-i:Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
@@ -74,7 +85,7 @@ _DIGIT = re.compile(r"\d")
 
 
 def address_recognizers() -> list:
-    """Presidio pattern recognizers for street addresses and postcodes (entity ``LOCATION``).
+    """Presidio pattern recognizers for US/UK street addresses (``STREET_ADDRESS``) and postcodes (``POSTCODE``).
 
     Every pattern needs a digit (house number, box number, ZIP code or postcode), so a text
     without one is skipped before the patterns run: two thirds of support messages have none.
@@ -85,9 +96,9 @@ def address_recognizers() -> list:
         def analyze(self, text: str, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
             return super().analyze(text, entities, nlp_artifacts, regex_flags) if _DIGIT.search(text) else []
 
-    def recognizer(name: str, patterns: dict[str, tuple[str, float]], context: list[str]):
-        return DigitGatedRecognizer(supported_entity="LOCATION", name=name, supported_language="en", context=context,
+    def recognizer(name: str, patterns: dict[str, tuple[str, float]], context: list[str], entity: str):
+        return DigitGatedRecognizer(supported_entity=entity, name=name, supported_language="en", context=context,
                                     patterns=[Pattern(k, rx, score) for k, (rx, score) in patterns.items()])
 
-    return [recognizer("StreetAddressRecognizer", ADDRESS_PATTERNS, ADDRESS_CONTEXT),
-            recognizer("PostcodeRecognizer", POSTCODE_PATTERNS, POSTCODE_CONTEXT)]
+    return [recognizer("StreetAddressRecognizer", ADDRESS_PATTERNS, ADDRESS_CONTEXT, "STREET_ADDRESS"),
+            recognizer("PostcodeRecognizer", POSTCODE_PATTERNS, POSTCODE_CONTEXT, "POSTCODE")]

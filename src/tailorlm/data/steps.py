@@ -112,7 +112,8 @@ def scrub_batch(batch: dict[str, list], *, pii_json: str) -> dict[str, list]:
     rows = _rows(batch)
     live = [r for r in rows if not r["status"]]
     fields = [_text_fields(r) for r in live]
-    scrubbed = scrubber.scrub_records([[t for _, t in f] for f in fields])
+    labels = sorted({str(r["label"]) for r in live if r.get("label")})  # class names are never redacted
+    scrubbed = scrubber.scrub_records([[t for _, t in f] for f in fields], labels=labels)
     for r, f, (texts, counts) in zip(live, fields, scrubbed):
         _set_text_fields(r, [k for k, _ in f], texts)
         r["pii"] = json.dumps(dict(sorted(counts.items())))

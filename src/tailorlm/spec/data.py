@@ -62,8 +62,14 @@ class PIISpec(Strict):
         custom: extra regex recognizers (account numbers, employee ids...).
         score_threshold: minimum detection score.
         entity_thresholds: per-entity minimum scores that override ``score_threshold``.
-        allow: values that are never redacted (your own company or product names).
+        allow: values that are never redacted (your own company or product names); the
+            dataset's label vocabulary is always added.
+        allow_patterns: regular expressions; a span that matches one whole is never redacted.
         ner: detect names, organisations and places with the packaged spaCy model.
+        phone_regions: regions (ISO 3166 codes) whose phone formats are recognized without a
+            country code; numbers with one (``+49 ...``, ``0049 ...``) are recognized for any region.
+        keep_slots: template slots already in the data (``{{Order Number}}``, ``<ORDER_ID>``,
+            ``[name]``) are never redacted or split; the data card counts them.
     """
 
     enabled: bool = True
@@ -77,6 +83,13 @@ class PIISpec(Strict):
         "IP_ADDRESS",
         "LOCATION",
         "ORGANIZATION",
+        # GDPR personal data beyond Presidio's defaults; remove a type from the list to switch it off
+        "STREET_ADDRESS",
+        "POSTCODE",
+        "DATE_OF_BIRTH",
+        "AGE",
+        "TITLE",
+        "NATIONALITY",
     ]
     custom: list[CustomRecognizer] = []
     score_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -84,7 +97,13 @@ class PIISpec(Strict):
     # formats are specific enough to keep without one.
     entity_thresholds: dict[str, float] = {"PHONE_NUMBER": 0.4}
     allow: list[str] = Field(default=[], description="values never redacted, e.g. your company's name")
+    allow_patterns: list[str] = Field(default=[], description="regexes; a span matching one whole is never redacted")
     ner: bool = Field(default=True, description="spaCy NER for PERSON/ORGANIZATION/LOCATION")
+    phone_regions: list[str] = Field(
+        default=["US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "PT", "PL", "SE", "NO", "DK", "FI", "IE",
+                 "CZ", "HU", "RO", "TR", "IN", "AU", "NZ", "CA", "BR", "MX", "ZA", "NG", "KE"],
+        description="ISO 3166 regions whose phone formats are recognized without a country code")
+    keep_slots: bool = Field(default=True, description="never redact template slots such as {{Order Number}}")
 
 
 COURTESY_PHRASES = (

@@ -1,0 +1,23 @@
+"""The held-out PII set is frozen: its hash was committed before any recognizer was tuned."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "pii"
+
+
+def test_heldout_set_matches_its_committed_hash():
+    data = (FIXTURES / "heldout.jsonl").read_bytes()
+    expected = (FIXTURES / "heldout.sha256").read_text().split()[0]
+    assert hashlib.sha256(data).hexdigest() == expected, (
+        "heldout.jsonl changed: the held-out set must not drift (tune on tuning.jsonl instead)")
+
+
+def test_heldout_offsets_match_values():
+    for line in (FIXTURES / "heldout.jsonl").read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        for sp in rec["spans"]:
+            assert rec["text"][sp["start"]:sp["end"]] == sp["value"], rec["id"]
