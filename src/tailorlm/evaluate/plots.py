@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-BAR_METRICS = ["accuracy", "macro_f1", "exact_match", "token_f1", "rougeL", "chrf", "json_validity",
+BAR_METRICS = ["accuracy", "macro_f1", "exact_match", "token_f1", "rougeL", "chrf", "embedding_similarity",
+               "json_validity",
                "hallucination_rate", "compliance_violation_rate"]
 
 

@@ -18,7 +18,7 @@ TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 # Metrics shown in the side-by-side table, in this order (those a task does not report are skipped).
 TABLE_METRICS = [
     "accuracy", "exact_match", "macro_f1", "micro_f1", "token_f1", "rouge1", "rouge2", "rougeL", "bleu", "chrf",
-    "json_validity", "schema_match", "perplexity", "eval_loss", "hallucination_rate", "compliance_violation_rate",
+    "embedding_similarity", "json_validity", "schema_match", "perplexity", "eval_loss", "hallucination_rate", "compliance_violation_rate",
     "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "mean_prompt_tokens", "mean_completion_tokens",
     "train_seconds", "eval_seconds",
 ]

@@ -24,8 +24,10 @@ COMMON_METRICS = {
 TASK_METRICS = {
     "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1"},
     "extraction": {"exact_match", "macro_f1", "micro_f1", "token_f1", "json_validity", "schema_match"},
-    "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"},
-    "chat": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"},
+    "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "embedding_similarity", "exact_match", "token_f1",
+                   "json_validity"},
+    "chat": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "embedding_similarity", "exact_match", "token_f1",
+             "json_validity"},
     "continued_pretraining": {"perplexity", "eval_loss"},
 }
 

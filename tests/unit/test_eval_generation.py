@@ -1,0 +1,56 @@
+"""A generation evaluation end to end on the tiny model: embedding similarity is reported beside ROUGE."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tailorlm.models import embeddings as E
+from tailorlm.results import TrainRun
+from tailorlm.spec import parse_spec
+from tailorlm.workspace import Workspace
+
+
+class CharCounts:
+    """A fake encoder (letter counts), so the test does not load the real embedding model."""
+
+    def encode(self, sentences, **kwargs):
+        out = np.zeros((len(sentences), 26))
+        for i, s in enumerate(sentences):
+            for c in s.lower():
+                if "a" <= c <= "z":
+                    out[i, ord(c) - 97] += 1
+        return out + 1e-3  # no all-zero vector for a text without letters
+
+
+def test_generation_report_has_embedding_similarity_beside_rouge(tmp_path, tiny_model_dir):
+    from tailorlm.evaluate import run_evaluation
+    from tailorlm.train.fixtures import write_dataset_version
+
+    ds = write_dataset_version(tmp_path / "data", n_train=8, n_val=2, n_test=4)
+    model_path = tmp_path / "run1" / "model"
+    shutil.copytree(tiny_model_dir, model_path)
+    (model_path / "provenance.json").write_text(json.dumps({"method": "full", "base_ref": str(tiny_model_dir),
+                                                            "base_path": str(tiny_model_dir)}))
+    run = TrainRun(run_id="run1", path=str(tmp_path / "run1"), model_path=str(model_path), method="full",
+                   base_ref=str(tiny_model_dir), base_path=str(tiny_model_dir), base_weight_hash="x",
+                   dataset_version=ds.version, metrics={"wall_seconds": 1.0})
+    spec = parse_spec({
+        "project": "gen", "data": {"sources": [{"path": "x.jsonl"}]},
+        "model": {"base": str(tiny_model_dir), "device": "cpu"},
+        "objective": {"task": "generation", "criteria": ["embedding_similarity >= 0.0"]},
+        "eval": {"systems": ["base", "fine_tuned"], "batch_size": 4, "max_new_tokens": 6,
+                 "compliance": {"pii": False}},
+    }, tmp_path)
+    fake = E.Embedder(CharCounts(), "char-counts")
+    with E.use_embedder(fake):
+        result = run_evaluation(spec, Workspace(tmp_path), ds, run, progress=False)
+    for name in ("base", "fine_tuned"):
+        sim = result.systems[name]["embedding_similarity"]
+        assert 0.0 <= sim <= 1.0 and "rougeL" in result.systems[name]
+    assert result.gates["fine_tuned"][0]["passed"] is True  # a criterion on the metric is accepted and checked
+    table = Path(result.path, "report.md").read_text()
+    assert "| embedding_similarity |" in table and "| rougeL |" in table
