@@ -136,3 +136,43 @@ def test_stop_strings_are_held_back_until_they_cannot_match():
     assert _held_back("hello wor", ["world"]) == 3
     assert _held_back("hello", ["world"]) == 0
     assert _held_back("abc\ufffd", []) == 1
+
+
+def test_chat_command_answers_a_piped_message_like_the_server(proj, tmp_path):
+    import io
+
+    from tailorlm.serve.catalog import Catalog
+    from tailorlm.serve.chat import run_chat
+    from tailorlm.serve.decode import Decoder, SamplingParams
+
+    spec, ws = proj
+    out = io.StringIO()
+    assert run_chat(spec, ws, "support-bot@candidate", io.StringIO("I lost my card\n"), out, interactive=False,
+                    max_tokens=6) == 1
+    cat = Catalog(spec, ws)
+    servable = cat.resolve("support-bot@1")
+    loaded = cat.load(servable)
+    ids = servable.recipe.prompt_ids(loaded.tokenizer, [{"role": "user", "content": "I lost my card"}])
+    expected = "".join(d.text for step in Decoder(loaded).run(ids, SamplingParams(max_tokens=6, temperature=0))
+                       for d in step)
+    assert out.getvalue() == expected + "\n"
+    # Interactive: two turns, /reset, /quit; the prompt shows the version that answers.
+    out = io.StringIO()
+    assert run_chat(spec, ws, "support-bot", io.StringIO("hi\n/reset\nhello\n/quit\n"), out, interactive=True,
+                    max_tokens=3) == 2
+    assert out.getvalue().startswith("support-bot@1: ") and "(conversation forgotten)" in out.getvalue()
+
+
+def test_chat_command_names_the_models_when_the_reference_is_unknown(proj, tmp_path):
+    import yaml
+    from test_registry_helpers import raw_spec
+    from typer.testing import CliRunner
+
+    from tailorlm.cli.main import app
+
+    spec, ws = proj
+    raw = raw_spec()
+    raw["model"] = {"base": spec.model.base}
+    (spec.root / "tailor.yaml").write_text(yaml.safe_dump(raw))
+    res = CliRunner().invoke(app, ["chat", "nope@9", "--spec", str(spec.root)], input="hi\n")
+    assert res.exit_code == 1 and "support-bot@1" in res.output and "Traceback" not in res.output

@@ -32,6 +32,16 @@ def _guard(fn, *args, **kwargs):
         fail(escape(str(exc)), code=1)
 
 
+def _need_extra() -> None:
+    """The serving libraries are the ``serve`` extra: say how to get them instead of a traceback."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "argon2", "limits", "lmformatenforcer")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(f"serving needs {', '.join(missing)}: pip install 'tailorlm[serve]'", code=1)
+
+
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
@@ -54,6 +64,7 @@ def serve_cmd(
 
         tailorlm serve --port 8000
     """
+    _need_extra()
     from ..serve.app import ServerOptions
     from ..serve.server import serve
 
@@ -72,6 +83,7 @@ def keys_create(
     as_json: bool = typer.Option(False, "--json", help="Print the key and its settings as JSON."),
 ) -> None:
     """Create an API key and print it once: it is stored only as an argon2 hash, so copy it now."""
+    _need_extra()
     from ..serve.keys import create_key
 
     spec, ws = _open(spec_path)
@@ -123,6 +135,7 @@ def chat_cmd(
     spec_path: Path = SpecOption,
 ) -> None:
     """Chat with a model version in the terminal (streams; /reset, /quit). Also: echo "..." | tailorlm chat REF."""
+    _need_extra()
     from ..serve.chat import run_chat
 
     spec, ws = _open(spec_path)
