@@ -94,7 +94,7 @@ def test_serve_process_cancels_drains_and_never_writes_the_key(tmp_path, tiny_mo
         if proc.poll() is None:
             proc.kill()
     rows = tables.read_requests(ws, limit=10)
-    finish = sorted((r["finish_reason"], r["completion_tokens"]) for r in rows if r["endpoint"] == "chat.completions")
+    finish = sorted((r["finish_reason"], r["completion_tokens"]) for r in rows if r["endpoint"] == "/v1/chat/completions")
     assert finish[0][0] == "cancelled" and finish[0][1] < 900
     assert finish[1] == ("length", 200)
     actions = [r["action"] for r in audit.rows(ws)]

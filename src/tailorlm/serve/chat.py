@@ -36,7 +36,7 @@ def run_chat(spec: Any, ws: Any, ref: str, stdin: TextIO, stdout: TextIO, *, int
     catalog = Catalog(spec, ws, max_loaded=1)
     servable = catalog.resolve(ref)
     loaded = catalog.load(servable)
-    decoder = Decoder(loaded)
+    decoder = Decoder(loaded, spec.eval.bf16_autocast)
     budget = max_tokens or servable.recipe.default_max_tokens(loaded.tokenizer, spec.serve.default_max_tokens)
     params = SamplingParams(max_tokens=budget, temperature=temperature)
 

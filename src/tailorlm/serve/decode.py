@@ -99,8 +99,10 @@ def _pick(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator | N
 class Decoder:
     """Decodes one request on a loaded model (a ``tailorlm.models.LoadedModel``)."""
 
-    def __init__(self, loaded: Any):
-        self.loaded = loaded
+    def __init__(self, loaded: Any, autocast: str | None = "off"):
+        """``autocast``: as ``eval.bf16_autocast`` (default ``off``, the evaluation's default), so a
+        greedy answer is computed in the same precision as evaluation computed it."""
+        self.loaded, self.autocast = loaded, autocast
         self.model, self.tok = loaded.model, loaded.tokenizer
         self.stop_ids = set(stop_token_ids(self.tok, self.model))
         self.cached = supports_prefix_cache(self.model)
@@ -121,7 +123,7 @@ class Decoder:
             gen = torch.Generator(device="cpu")
             gen.manual_seed(params.seed) if params.seed is not None else gen.seed()
         rows = [_Row() for _ in range(params.n)]
-        with torch.inference_mode(), autocast_context(self.loaded):
+        with torch.inference_mode(), autocast_context(self.loaded, self.autocast):
             cache = DynamicCache(config=self.model.config) if self.cached else None
             logits = self._forward(torch.tensor([prompt], device=dev), cache)  # (1, V)
             logits = logits.expand(params.n, -1)

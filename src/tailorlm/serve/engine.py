@@ -30,6 +30,7 @@ class Job:
     prompt: list[int]
     params: SamplingParams
     constraint: Constraint | None = None
+    autocast: str | None = "off"  # eval.bf16_autocast: the same precision as evaluation
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
@@ -95,7 +96,7 @@ class LocalEngine:
             job, loop, out = item
             try:
                 if not job.cancelled:
-                    for deltas in Decoder(job.loaded).run(job.prompt, job.params, lambda: job.cancelled,
+                    for deltas in Decoder(job.loaded, job.autocast).run(job.prompt, job.params, lambda: job.cancelled,
                                                                 job.constraint):
                         loop.call_soon_threadsafe(out.put_nowait, deltas)
                 loop.call_soon_threadsafe(out.put_nowait, _END)

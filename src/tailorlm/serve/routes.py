@@ -102,7 +102,7 @@ async def prepare_chat(state: Any, body: ChatCompletionRequest) -> Prepared:
     params = _params(state, body, servable, loaded, len(prompt), logprobs=bool(body.logprobs),
                      top=body.top_logprobs or 0)
     constraint = await run_in_threadpool(_constraint, body, servable, loaded.tokenizer)
-    return Prepared(f"chatcmpl-{uuid.uuid4().hex}", "chat.completions", servable, loaded, [prompt], params,
+    return Prepared(f"chatcmpl-{uuid.uuid4().hex}", "/v1/chat/completions", servable, loaded, [prompt], params,
                     constraint, {"messages": chat}, body.model)
 
 
@@ -116,7 +116,7 @@ async def prepare_completion(state: Any, body: CompletionRequest) -> Prepared:
                for t in texts]
     params = _params(state, body, servable, loaded, max(len(p) for p in prompts),
                      logprobs=body.logprobs is not None, top=body.logprobs or 0)
-    return Prepared(f"cmpl-{uuid.uuid4().hex}", "completions", servable, loaded, prompts, params, None,
+    return Prepared(f"cmpl-{uuid.uuid4().hex}", "/v1/completions", servable, loaded, prompts, params, None,
                     {"prompt": texts}, body.model)
 
 
@@ -149,7 +149,8 @@ class Run:
         self.status, self.error = 200, None
 
     def job(self, i: int) -> Job:
-        j = Job(self.prep.loaded, self.prep.prompts[i], self.prep.params, self.prep.constraint)
+        j = Job(self.prep.loaded, self.prep.prompts[i], self.prep.params, self.prep.constraint,
+                autocast=self.state.spec.eval.bf16_autocast)
         self.jobs.append(j)
         return j
 
