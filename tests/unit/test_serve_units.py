@@ -176,3 +176,42 @@ def test_chat_command_names_the_models_when_the_reference_is_unknown(proj, tmp_p
     (spec.root / "tailor.yaml").write_text(yaml.safe_dump(raw))
     res = CliRunner().invoke(app, ["chat", "nope@9", "--spec", str(spec.root)], input="hi\n")
     assert res.exit_code == 1 and "support-bot@1" in res.output and "Traceback" not in res.output
+
+
+def test_a_full_queue_is_refused_and_a_cancelled_job_stops_early(proj):
+    import asyncio
+
+    from tailorlm.serve.catalog import Catalog
+    from tailorlm.serve.decode import SamplingParams
+    from tailorlm.serve.engine import EngineBusy, Job, LocalEngine
+
+    spec, ws = proj
+    cat = Catalog(spec, ws)
+    loaded = cat.load(cat.resolve("support-bot@1"))
+    ids = loaded.tokenizer("hello there")["input_ids"]
+
+    async def scenario():
+        engine = LocalEngine(max_queue=1)
+        long = SamplingParams(max_tokens=400, temperature=0)
+        running = Job(loaded, ids, long)
+        first = engine.submit(running)
+        got = (await first.__anext__())[0].completion_tokens  # it is decoding now
+        waiting = engine.submit(Job(loaded, ids, long))  # the one place in the queue
+        refused = 0
+        for _ in range(2):
+            try:
+                engine.submit(Job(loaded, ids, long))
+            except EngineBusy:
+                refused += 1
+        async for deltas in first:
+            got = deltas[0].completion_tokens
+            if got >= 3:
+                break
+        await first.aclose()  # the reader goes away: the job is cancelled
+        tokens = [d.completion_tokens async for step in waiting for d in step][-1:]
+        engine.close()
+        return refused, running.cancelled and running.steps < 400, got, tokens
+
+    refused, cancelled, got, tokens = asyncio.run(scenario())
+    assert refused == 2 and cancelled and got == 3
+    assert tokens == [400]  # the waiting job ran to its budget after the cancelled one stopped

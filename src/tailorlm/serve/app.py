@@ -103,7 +103,7 @@ async def admin(who: Identity = Depends(caller)) -> Identity:
 def _log_error(request: Request, exc: APIError) -> None:
     """Requests refused before generation (400/401/403/404/429) get a request-log row too."""
     st = getattr(request.app.state, "tailorlm", None)
-    if st is None or not request.url.path.startswith("/v1/") or exc.status == 200:
+    if st is None or not request.url.path.startswith("/v1/") or getattr(exc, "logged", False):
         return
     who = getattr(request.state, "identity", None)
     st.request_log.add({"id": f"err-{uuid.uuid4().hex}",

@@ -31,6 +31,7 @@ class Job:
     params: SamplingParams
     constraint: Constraint | None = None
     autocast: str | None = "off"  # eval.bf16_autocast: the same precision as evaluation
+    steps: int = 0  # decoding steps done so far (a cancelled job stops counting early)
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
@@ -88,6 +89,13 @@ class LocalEngine:
         finally:
             job.cancel()  # the reader stopped (done, error or client gone): stop decoding
 
+    @staticmethod
+    def _send(loop: asyncio.AbstractEventLoop, out: asyncio.Queue, item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(out.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (server stopped): nobody is listening
+            pass
+
     def _work(self) -> None:
         while True:
             item = self._jobs.get()
@@ -96,12 +104,13 @@ class LocalEngine:
             job, loop, out = item
             try:
                 if not job.cancelled:
-                    for deltas in Decoder(job.loaded, job.autocast).run(job.prompt, job.params, lambda: job.cancelled,
-                                                                job.constraint):
-                        loop.call_soon_threadsafe(out.put_nowait, deltas)
-                loop.call_soon_threadsafe(out.put_nowait, _END)
-            except BaseException as exc:  # handed to the request that asked; the worker keeps going
-                loop.call_soon_threadsafe(out.put_nowait, exc)
+                    decoder = Decoder(job.loaded, job.autocast)
+                    for deltas in decoder.run(job.prompt, job.params, lambda: job.cancelled, job.constraint):
+                        job.steps += 1
+                        self._send(loop, out, deltas)
+                self._send(loop, out, _END)
+            except Exception as exc:  # handed to the request that asked; the worker keeps going
+                self._send(loop, out, exc)
             finally:
                 self._jobs.task_done()
 
@@ -114,7 +123,7 @@ class LocalEngine:
                 except queue.Empty:
                     break
                 job.cancel()
-                loop.call_soon_threadsafe(out.put_nowait, EngineBusy("the server is shutting down"))
+                self._send(loop, out, EngineBusy("the server is shutting down"))
                 self._jobs.task_done()
         self._jobs.put(None)
         self._thread.join(timeout=60)

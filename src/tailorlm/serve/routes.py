@@ -184,6 +184,7 @@ async def answer_whole(state: Any, request: Request, prep: Prepared, who: Identi
                 watcher.cancel()
     except APIError as exc:
         run.status, run.error = exc.status, exc.message
+        exc.logged = True  # this row says it; the error handler need not add another
         raise
     finally:
         run.log()
