@@ -63,6 +63,7 @@ def project_with_version(root: Path, tiny_model_dir: Path, **serve: Any):
     spec = make_spec(root, None)
     spec.model.base = str(tiny_model_dir)  # the base model, served by its alias (here: a local path)
     spec.model.device, spec.model.dtype = "cpu", "float32"
+    spec.data.pii.ner = False  # the request log's regex recognizers suffice here (NER is the data stage's test)
     for k, v in serve.items():
         setattr(spec.serve, k, v)
     ws = Workspace.for_spec(spec)

@@ -215,3 +215,16 @@ def test_a_full_queue_is_refused_and_a_cancelled_job_stops_early(proj):
     refused, cancelled, got, tokens = asyncio.run(scenario())
     assert refused == 2 and cancelled and got == 3
     assert tokens == [400]  # the waiting job ran to its budget after the cancelled one stopped
+
+
+def test_the_serve_section_in_the_docs_is_valid_and_shows_the_defaults():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from tailorlm.spec import ServeSpec
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if b.startswith("serve:"))
+    assert ServeSpec.model_validate(yaml.safe_load(block)["serve"]) == ServeSpec()
