@@ -31,7 +31,7 @@ def _models_in(annotation) -> list[type[BaseModel]]:
 def _type_name(annotation) -> str:
     text = str(annotation).replace("typing.", "")
     for prefix in ("tailorlm.spec.common.", "tailorlm.spec.data.", "tailorlm.spec.train.",
-                   "tailorlm.spec.evaluate.", "tailorlm.spec.model.", "tailorlm.spec.objective.",
+                   "tailorlm.spec.evaluate.", "tailorlm.spec.model.", "tailorlm.spec.objective.", "tailorlm.spec.serve.",
                    "tailorlm.spec."):
         text = text.replace(prefix, "")
     return text.replace("<class '", "").replace("'>", "")

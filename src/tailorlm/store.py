@@ -159,11 +159,49 @@ def m004_record_source_id(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_record_lineage_source_id ON record_lineage (source_id)"))
 
 
+def m005_serve(conn: Connection) -> None:
+    """Serving: API keys (argon2 hashes only, never the key) and the request log."""
+    float_t = "DOUBLE PRECISION" if conn.dialect.name == "postgresql" else "REAL"
+    conn.execute(text(f"""
+        CREATE TABLE api_keys (
+            name TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL UNIQUE,
+            key_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            rpm INTEGER,
+            tpm INTEGER,
+            created_by TEXT NOT NULL,
+            created_at {float_t} NOT NULL,
+            revoked_at {float_t}
+        )"""))
+    conn.execute(text(f"""
+        CREATE TABLE request_log (
+            id TEXT PRIMARY KEY,
+            ts {float_t} NOT NULL,
+            key_name TEXT,
+            endpoint TEXT NOT NULL,
+            model TEXT,
+            version TEXT,
+            status INTEGER NOT NULL,
+            latency_ms {float_t},
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            finish_reason TEXT,
+            request TEXT,
+            response TEXT,
+            error TEXT,
+            redacted INTEGER NOT NULL
+        )"""))
+    conn.execute(text("CREATE INDEX ix_request_log_ts ON request_log (ts)"))
+    conn.execute(text("CREATE INDEX ix_request_log_version ON request_log (version)"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
     ("m002_registry", m002_registry),
     ("m003_audit_signatures", m003_audit_signatures),
     ("m004_record_source_id", m004_record_source_id),
+    ("m005_serve", m005_serve),
 ]
 
 # Execution option asking for a transaction that holds the database's write lock from its start.

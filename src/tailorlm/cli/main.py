@@ -89,6 +89,10 @@ def _root(
 for module in (project, data, train, eval, models, audit):
     module.register(app)
 
+from . import serve as serve_cli  # noqa: E402  (serve, keys, chat)
+
+serve_cli.register(app)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -19,6 +19,7 @@ from .data import DataSpec
 from .evaluate import EvalSpec
 from .model import ModelSpec
 from .objective import ObjectiveSpec
+from .serve import ServeSpec
 from .train import TrainSpec
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "EvalSpec",
     "ModelSpec",
     "ObjectiveSpec",
+    "ServeSpec",
     "SpecError",
     "TailorSpec",
     "TrainSpec",
@@ -50,6 +52,7 @@ class TailorSpec(Strict):
         model: the base model, device and dtype.
         train: the fine-tuning method and hyperparameters.
         eval: the systems compared on the test split, generation settings and ROI prices.
+        serve: the serving API's limits and request log.
         workspace: where the store lives.
     """
 
@@ -59,6 +62,7 @@ class TailorSpec(Strict):
     model: ModelSpec = ModelSpec()
     train: TrainSpec = TrainSpec()
     eval: EvalSpec = EvalSpec()
+    serve: ServeSpec = ServeSpec()
     workspace: WorkspaceSpec = WorkspaceSpec()
 
     # Set by load_spec: the folder tailor.yaml lives in (paths are relative to it).

@@ -1,0 +1,150 @@
+"""What the server can serve: every live registered version (by any registry reference) and the base.
+
+A ``model`` string is resolved on every request by the registry's own resolver
+(:func:`tailorlm.registry.resolve`: ``NAME@production``, ``NAME@3``, ``NAME``), so moving an alias
+takes effect on the next request. The project's base model is served under its alias
+(``model.base`` in tailor.yaml). Loaded weights are kept for the ``serve.max_loaded_models`` most
+recently used versions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ..prompting import build_messages
+from ..registry import RegistryError, list_versions, resolve
+from ..spec import ObjectiveSpec
+
+Message = dict[str, str]
+
+
+class ModelNotFound(Exception):
+    """No servable model has this name; ``known`` lists what exists."""
+
+    def __init__(self, message: str, known: list[str]):
+        super().__init__(message)
+        self.known = known
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model's prompt is built: for a registered version, exactly as in its training.
+
+    Attributes:
+        objective: the version's stored ``objective:`` section (task, instruction, labels); None for the
+            base model, which gets the caller's messages as they are.
+        labels: the dataset's label set when the objective lists none (classification).
+    """
+
+    objective: ObjectiveSpec | None = None
+    labels: tuple[str, ...] = ()
+
+    @property
+    def task(self) -> str:
+        return self.objective.task if self.objective else "chat"
+
+    def messages(self, chat: list[Message]) -> list[Message]:
+        """The messages the model sees. For a version: the training system prompt (instruction and labels,
+        from :func:`tailorlm.prompting.build_messages`) replaces any system message of the caller."""
+        if self.objective is None:
+            return chat
+        return build_messages({"prompt": chat}, self.objective, self.labels)
+
+    def prompt_ids(self, tokenizer: Any, chat: list[Message]) -> list[int]:
+        """Token ids of the chat prompt, assistant header appended (the training/evaluation tokenization)."""
+        from ..inference import encode_chats
+
+        return encode_chats(tokenizer, [self.messages(chat)])[0]
+
+    def default_max_tokens(self, tokenizer: Any, fallback: int) -> int:
+        """Classification answers are a label: longest label + 2 tokens, as evaluation budgets them."""
+        labels = list(self.objective.labels or self.labels) if self.objective else []
+        if self.task == "classification" and labels:
+            return max(len(tokenizer.encode(str(lab), add_special_tokens=False)) for lab in labels) + 2
+        return fallback
+
+    def constraint(self, tokenizer: Any) -> Any:
+        """Seam for label-constrained decoding of classification versions (None: free generation).
+
+        Today a classification version answers with the label it generates; when the classification
+        work lands, return its label constraint here (a ``decode.Constraint``).
+        """
+        return None
+
+
+@dataclass(frozen=True)
+class Servable:
+    """A resolved model: ``id`` is what responses name (``support-bot@3`` or the base alias)."""
+
+    id: str
+    kind: str  # "version" | "base"
+    path: str
+    recipe: Recipe
+    created: int = 0
+
+
+class Catalog:
+    """Resolves ``model`` strings and keeps recently used weights loaded."""
+
+    def __init__(self, spec: Any, ws: Any, max_loaded: int = 2):
+        self.spec, self.ws = spec, ws
+        self.base_alias = spec.model.base
+        self.max_loaded = max_loaded
+        self._loaded: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def listing(self) -> list[dict[str, Any]]:
+        """``/v1/models`` entries: each live version (with base, version, aliases), then the base model."""
+        out = []
+        for v in reversed(list_versions(self.ws)):
+            out.append({"id": v["ref"], "object": "model", "created": int(v["created_at"]), "owned_by": "tailorlm",
+                        "parent": (v["lineage"].get("base_model") or {}).get("ref") or self.base_alias,
+                        "version": v["version"], "aliases": [f"{v['name']}@{a}" for a in v["aliases"]]})
+        out.append({"id": self.base_alias, "object": "model", "created": 0, "owned_by": "tailorlm", "parent": None,
+                    "version": None, "aliases": []})
+        return out
+
+    def known(self) -> list[str]:
+        ids = []
+        for m in self.listing():
+            ids += [m["id"], *m["aliases"]]
+        return ids
+
+    def resolve(self, model: str) -> Servable:
+        """The servable ``model`` names. Raises :class:`ModelNotFound` listing what exists."""
+        if model == self.base_alias:
+            return Servable(id=model, kind="base", path=model, recipe=Recipe())
+        try:
+            mv = resolve(self.ws, model, default_name=self.spec.project)
+        except RegistryError as exc:
+            known = self.known()
+            raise ModelNotFound(f"model {model!r} does not exist ({exc}). Models: {', '.join(known)}", known) from None
+        lineage = mv.lineage or {}
+        objective = ObjectiveSpec.model_validate((lineage.get("spec") or {}).get("objective") or {})
+        labels = tuple((lineage.get("dataset") or {}).get("labels") or ())
+        return Servable(id=mv.ref, kind="version", path=mv.path, recipe=Recipe(objective, labels),
+                        created=int(mv.created_at))
+
+    def load(self, servable: Servable) -> Any:
+        """The loaded weights (a ``LoadedModel``), loading them on first use (blocking: call in a thread)."""
+        with self._lock:
+            if servable.id in self._loaded:
+                self._loaded.move_to_end(servable.id)
+                return self._loaded[servable.id]
+            m = self.spec.model
+            if servable.kind == "base":
+                from ..models import load_base
+
+                loaded = load_base(m.base, m.device, m.dtype, m.revision)
+            else:
+                from ..train import load_trained
+
+                loaded = load_trained(servable.path, m.device, m.dtype)
+            loaded.model.eval()
+            self._loaded[servable.id] = loaded
+            while len(self._loaded) > self.max_loaded:
+                self._loaded.popitem(last=False)
+            return loaded
