@@ -37,10 +37,13 @@ class Recipe:
         objective: the version's stored ``objective:`` section (task, instruction, labels); None for the
             base model, which gets the caller's messages as they are.
         labels: the dataset's label set when the objective lists none (classification).
+        list_labels: whether the training prompt listed the labels (the version's stored
+            ``prompt_recipe.labels_in_prompt``; versions made before recipes were stored did).
     """
 
     objective: ObjectiveSpec | None = None
     labels: tuple[str, ...] = ()
+    list_labels: bool = True
 
     @property
     def task(self) -> str:
@@ -51,7 +54,7 @@ class Recipe:
         from :func:`tailorlm.prompting.build_messages`) replaces any system message of the caller."""
         if self.objective is None:
             return chat
-        return build_messages({"prompt": chat}, self.objective, self.labels)
+        return build_messages({"prompt": chat}, self.objective, self.labels, list_labels=self.list_labels)
 
     def prompt_ids(self, tokenizer: Any, chat: list[Message]) -> list[int]:
         """Token ids of the chat prompt, assistant header appended (the training/evaluation tokenization)."""
@@ -84,6 +87,17 @@ class Servable:
     path: str
     recipe: Recipe
     created: int = 0
+
+
+def _lists_labels(model_path: str) -> bool:
+    """The version's stored prompt recipe: did its training prompts list the labels?"""
+    from ..train.export import read_provenance
+
+    try:
+        recipe = read_provenance(model_path).get("prompt_recipe") or {}
+    except (OSError, ValueError):
+        return True
+    return bool(recipe.get("labels_in_prompt", True))
 
 
 class Catalog:
@@ -125,8 +139,8 @@ class Catalog:
         lineage = mv.lineage or {}
         objective = ObjectiveSpec.model_validate((lineage.get("spec") or {}).get("objective") or {})
         labels = tuple((lineage.get("dataset") or {}).get("labels") or ())
-        return Servable(id=mv.ref, kind="version", path=mv.path, recipe=Recipe(objective, labels),
-                        created=int(mv.created_at))
+        return Servable(id=mv.ref, kind="version", path=mv.path,
+                        recipe=Recipe(objective, labels, _lists_labels(mv.path)), created=int(mv.created_at))
 
     def load(self, servable: Servable) -> Any:
         """The loaded weights (a ``LoadedModel``), loading them on first use (blocking: call in a thread)."""
