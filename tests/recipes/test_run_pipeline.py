@@ -42,7 +42,7 @@ def test_run_end_to_end_then_skip_then_force(tmp_path, tiny_model_dir):
 
     first = run_json(spec_path)
     assert first["stages"]["ran"] == ["data", "train", "eval", "register"]
-    assert set(first["metrics"]) == {"base", "few_shot", "rag", "fine_tuned", "fine_tuned_rag"}
+    assert set(first["metrics"]) == {"base", "few_shot", "rag", "fine_tuned"}
     for system in first["metrics"].values():
         assert 0.0 <= system["accuracy"] <= 1.0
     gates = first["criteria"]["fine_tuned"]

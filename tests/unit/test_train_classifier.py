@@ -138,3 +138,17 @@ def test_prefix_tuning_cannot_carry_the_head(tiny_model_dir, tmp_path):
     assert resolve_head("classification", "auto", "prefix")[0] == "lm"
     assert resolve_head("generation", "auto", "lora")[0] == "lm"
     assert resolve_head("classification", "lm", "lora")[0] == "lm"
+
+
+def test_spec_check_names_a_head_that_cannot_work(tmp_path):
+    from tailorlm.spec.checks import cross_check
+
+    spec = parse_spec({"project": "t", "data": {"sources": [{"path": "x.jsonl"}]},
+                       "train": {"head": "classifier", "method": "prefix"},
+                       "eval": {"systems": ["base", "fine_tuned", "fine_tuned_rag"]}}, tmp_path)
+    problems = " | ".join(cross_check(spec, check_files=False))
+    assert "cannot sit on method 'prefix'" in problems and "fine_tuned_rag is not offered" in problems
+    ok = parse_spec({"project": "t", "data": {"sources": [{"path": "x.jsonl"}]}, "train": {"head": "classifier"},
+                     "objective": {"criteria": ["expected_calibration_error <= 0.1", "routed_rate <= 0.2"]}},
+                    tmp_path)
+    assert not [p for p in cross_check(ok, check_files=False) if "head" in p or "criteria" in p]
