@@ -19,8 +19,10 @@ SYSTEMS = ["base", "few_shot", "rag", "fine_tuned", "fine_tuned_rag"]
 
 
 def _spec(root: Path, model_dir: Path, **eval_overrides):
-    ev = {"systems": SYSTEMS, "batch_size": 4, "compliance": {"forbidden": ["sorry"], "max_chars": 30,
-                                                                "pii": False}}
+    # Free generation: the random model's prose answers exercise the flags (constrained decoding,
+    # the default, only ever answers with a label; see test_eval_labels.py).
+    ev = {"systems": SYSTEMS, "batch_size": 4, "label_decoding": "free",
+          "compliance": {"forbidden": ["sorry"], "max_chars": 30, "pii": False}}
     ev.update(eval_overrides)
     return parse_spec({
         "project": "tiny", "data": {"sources": [{"path": "x.jsonl"}]}, "model": {"base": str(model_dir), "device": "cpu"},

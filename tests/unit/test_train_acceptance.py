@@ -23,7 +23,7 @@ IDS = torch.tensor([[1, 9690, 198, 67, 2, 198, 1, 4093, 198]])
 
 
 def _spec(root: Path, base: Path, method: str):
-    train = {"method": method, "max_steps": 6, "batch_size": 8, "eval_every": 3, "save_every": 3,
+    train = {"method": method, "head": "lm", "max_steps": 6, "batch_size": 8, "eval_every": 3, "save_every": 3,
              "learning_rate": STEP_LR[method], "scheduler": "constant", "warmup_ratio": 0.0,
              "lora": {"dropout": 0.0}}
     return parse_spec({"project": "acc", "data": {"sources": [{"path": "x.jsonl"}]}, "model": {"base": str(base)},
@@ -42,8 +42,8 @@ def _train(method, base, root, dataset, monkeypatch):
 
     seen = {}
 
-    def capture(model, spec):
-        wrapped = run.apply_method.__wrapped__(model, spec)
+    def capture(model, spec, *task_type):
+        wrapped = run.apply_method.__wrapped__(model, spec, *task_type)
         seen.update(model=wrapped, initial=trainable_state(wrapped))
         return wrapped
 

@@ -14,7 +14,8 @@ from tailorlm.workspace import Workspace
 
 
 def make_spec(root, base, **train):
-    cfg = {"method": "lora", "max_steps": 6, "batch_size": 8, "eval_every": 3, "save_every": 2,
+    # head: lm: these tests are about the generative artifact (test_train_classifier.py covers the head).
+    cfg = {"method": "lora", "head": "lm", "max_steps": 6, "batch_size": 8, "eval_every": 3, "save_every": 2,
            "learning_rate": 1e-2, **train}
     return parse_spec({"project": "t", "data": {"sources": [{"path": "x.jsonl"}]}, "model": {"base": str(base)},
                        "train": cfg}, root)

@@ -61,7 +61,8 @@ def metric_bars(systems: Mapping[str, Mapping[str, float]]) -> bytes | None:
 
 
 def confusion_heatmap(confusion: Mapping[str, Any] | None, title: str) -> bytes | None:
-    """Heatmap of a confusion matrix (rows = true label, columns = predicted), counts annotated."""
+    """Heatmap of a confusion matrix (rows = true label, columns = predicted), counts annotated
+    (at many labels the cells shrink and the image is linked from the report, not embedded)."""
     if not confusion or not confusion.get("matrix"):
         return None
     import numpy as np
@@ -69,7 +70,8 @@ def confusion_heatmap(confusion: Mapping[str, Any] | None, title: str) -> bytes 
     m = np.array(confusion["matrix"])
     rows, cols = confusion["labels"], confusion["columns"]
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(cols), 1.0 + 0.4 * len(rows)))
+    cell = 0.45 if len(cols) <= 20 else 0.28
+    fig, ax = plt.subplots(figsize=(1.2 + cell * len(cols), 1.0 + cell * 0.9 * len(rows)))
     im = ax.imshow(m, cmap="Blues")
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
@@ -134,4 +136,23 @@ def loss_curve(run_path: str | Path | None) -> bytes | None:
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (nats/token)")
     ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def reliability_diagram(bins_by_system: Mapping[str, Sequence[Mapping[str, float]] | None]) -> bytes | None:
+    """Accuracy against mean confidence per confidence bin, one line per system (diagonal = calibrated)."""
+    systems = {n: b for n, b in bins_by_system.items() if b}
+    if not systems:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    for name, bins in systems.items():
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", ms=3, lw=1.2, label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence (probability of the answer)")
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title("Reliability (10 equal-width bins)", fontsize=9)
+    ax.legend(fontsize=7)
     return _png(fig)

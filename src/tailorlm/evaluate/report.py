@@ -12,13 +12,15 @@ from typing import Any, Mapping, Sequence
 from ..artifacts import atomic_dir, code_version, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
 from . import plots
+from .confusions import EMBED_MAX_LABELS, most_confused
 from .roi import PRIMARY, compute_roi
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 # Metrics shown in the side-by-side table, in this order (those a task does not report are skipped).
 TABLE_METRICS = [
     "accuracy", "exact_match", "macro_f1", "micro_f1", "token_f1", "rouge1", "rouge2", "rougeL", "bleu", "chrf",
-    "embedding_similarity", "json_validity", "schema_match", "perplexity", "eval_loss", "hallucination_rate", "compliance_violation_rate",
+    "embedding_similarity", "json_validity", "schema_match", "perplexity", "eval_loss", "hallucination_rate",
+    "compliance_violation_rate", "expected_calibration_error", "mean_confidence", "routed_rate", "answered_accuracy",
     "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "mean_prompt_tokens", "mean_completion_tokens",
     "train_seconds", "eval_seconds",
 ]
@@ -72,9 +74,24 @@ def markdown(doc: Mapping[str, Any]) -> str:
         comp = doc["details"][n]["compliance"]
         rules = ", ".join(f"{r}: {c['count']}" for r, c in comp.items()) or "none"
         lines.append(f"- **{n}**: {rules}")
+    lines += confused_lines(doc.get("confused_pairs") or [])
     if doc["info"].get("skipped_systems"):
-        lines += ["", f"Skipped (no trained model): {', '.join(doc['info']['skipped_systems'])}."]
+        why = doc["info"].get("skipped_reasons") or {}
+        lines += ["", "Skipped: " + "; ".join(f"{s} ({why.get(s, 'no trained model')})"
+                                              for s in doc["info"]["skipped_systems"]) + "."]
     return "\n".join(lines) + "\n"
+
+
+def confused_lines(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """report.md's most-confused pairs table."""
+    if not pairs:
+        return []
+    out = ["", "## Most-confused label pairs", "", "| true | predicted as | count | share of true | examples |",
+           "| --- | --- | ---: | ---: | --- |"]
+    for p in pairs:
+        ex = "; ".join(e["input"].replace("|", "/").replace("\n", " ")[:80] for e in p["examples"])
+        out.append(f"| {p['true']} | {p['predicted']} | {p['count']} | {p['share']:.2f} | {ex} |")
+    return out
 
 
 def roi_lines(roi: Mapping[str, Any]) -> list[str]:
@@ -111,7 +128,8 @@ def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Seq
     focus = "fine_tuned" if "fine_tuned" in doc["systems"] else next(iter(doc["systems"]))
     return template.render(doc=doc, images=images, metrics=table_metrics(doc["systems"]),
                            roi_lines=roi_lines(doc["roi"]), examples=examples, focus=focus,
-                           classes=doc["details"][focus]["classes"])
+                           classes=doc["details"][focus]["classes"], confused=doc.get("confused_pairs") or [],
+                           confusion_linked=len(doc.get("labels") or []) > EMBED_MAX_LABELS)
 
 
 def _make_plots(scores: Mapping[str, Any], systems: Mapping[str, Mapping[str, float]], run: TrainRun | None) -> dict:
@@ -121,8 +139,17 @@ def _make_plots(scores: Mapping[str, Any], systems: Mapping[str, Mapping[str, fl
     pngs["confusion"] = plots.confusion_heatmap(classes["confusion"] if classes else None,
                                                 f"Confusion matrix: {confusion_of}")
     pngs["latency"] = plots.latency_histogram({n: [r["latency_ms"] for r in s.records] for n, s in scores.items()})
+    pngs["reliability"] = plots.reliability_diagram({n: getattr(s, "calibration", None) for n, s in scores.items()})
     pngs["loss"] = plots.loss_curve(run.path if run else None)
     return pngs
+
+
+def _confused(scores: Mapping[str, Any], task: str) -> list[dict]:
+    """Most-confused pairs of the fine-tuned system (else the first one) for classification."""
+    if task != "classification" or not scores:
+        return []
+    focus = "fine_tuned" if "fine_tuned" in scores else next(iter(scores))
+    return most_confused(scores[focus].records)
 
 
 def _sample_examples(scores: Mapping[str, Any], n: int = 20) -> list[dict]:
@@ -152,7 +179,9 @@ def write_report(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | No
         "run": {"run_id": run.run_id, "method": run.method, "model_path": run.model_path} if run else None,
         "base_model": spec.model.base, "systems": systems, "gates": dict(gates), "passed": passed,
         "criteria": [str(c) for c in spec.objective.criteria],
-        "details": {n: {"classes": s.classes, "compliance": s.compliance, "notes": s.notes} for n, s in scores.items()},
+        "details": {n: {"classes": s.classes, "compliance": s.compliance, "notes": s.notes,
+                        "calibration": getattr(s, "calibration", None)} for n, s in scores.items()},
+        "confused_pairs": _confused(scores, spec.objective.task),
         "roi": compute_roi(systems, spec.objective.task, spec.eval.pricing, run.metrics if run else None),
         "eval_spec": spec.section_dict("eval"), "info": info,
     }
@@ -168,7 +197,8 @@ def write_report(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | No
                     f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
         (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(markdown(doc), encoding="utf-8")
-        html = render_html(doc, {k: plots.data_uri(v) for k, v in pngs.items()}, _sample_examples(scores))
+        embed = {k: v for k, v in pngs.items() if not (k == "confusion" and len(labels) > EMBED_MAX_LABELS)}
+        html = render_html(doc, {k: plots.data_uri(v) for k, v in embed.items()}, _sample_examples(scores))
         (tmp / "report.html").write_text(html, encoding="utf-8")
     return EvalResult(
         eval_id=eval_id, path=str(final), systems=systems, gates=dict(gates), passed=passed,

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from ..errors import UserError
 from ..results import DatasetVersion, EvalResult, TrainRun
+from .answers import NOT_FOR_CLASSIFIER, run_head
 from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
 from .scoring import SystemScore, score_system
@@ -139,7 +140,7 @@ def _non_empty(path: Path) -> bool:
 def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, labels: Sequence[str],
                  progress: bool) -> tuple[dict[str, list], dict[str, float]]:
     """Generations per system, loading each set of weights once; also seconds per system."""
-    from ..inference import encode_chats, generate
+    from .answers import answer_plan
 
     gens: dict[str, list] = {}
     seconds: dict[str, float] = {}
@@ -151,11 +152,7 @@ def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, label
         budget = max_new_tokens(spec, loaded.tokenizer, labels)
         for plan in todo:
             t0 = time.perf_counter()
-            prompts = encode_chats(loaded.tokenizer, plan.chats)
-            gens[plan.name] = generate(
-                loaded, prompts, max_new_tokens=budget, batch_size=spec.eval.batch_size, progress=progress,
-                desc=f"eval {plan.name}", prefix_cache=spec.eval.prefix_cache, autocast=spec.eval.bf16_autocast,
-            )
+            gens[plan.name] = answer_plan(loaded, plan, spec, labels, budget, progress, run)
             seconds[plan.name] = round(time.perf_counter() - t0, 2)
         del loaded
     return gens, seconds
@@ -198,6 +195,11 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     classical_info: dict[str, Any] = {}
     test_rows = load_rows(dataset.split_path("test"), spec.eval.limit, order=spec.eval.limit_order, seed=spec.eval.seed)
     systems, skipped = active_systems(spec.eval.systems, run)
+    reasons = {s: "no trained model" for s in skipped}
+    if run_head(run) == "classifier":
+        reasons.update({s: why for s, why in NOT_FOR_CLASSIFIER.items() if s in systems})
+        systems = [s for s in systems if s not in NOT_FOR_CLASSIFIER]
+        skipped = [s for s in spec.eval.systems if s not in systems]
     labels = list(spec.objective.labels or dataset.labels)
     needs_train = task != "continued_pretraining" and (
         "few_shot" in systems or "classical" in systems
@@ -224,6 +226,7 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     passed = "fine_tuned" in gates and all_passed(gates["fine_tuned"])
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
         "skipped_systems": skipped,
+        "skipped_reasons": reasons,
         "system_seconds": seconds,
         **({"classical": classical_info} if classical_info else {}),
         "total_seconds": round(time.perf_counter() - t0, 2),

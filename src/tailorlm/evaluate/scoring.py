@@ -31,6 +31,8 @@ class SystemScore:
         classes: per-class precision/recall/F1 and the confusion matrix (classification, extraction).
         compliance: per rule, the violation count and example ids.
         notes: how flags were computed (hallucination extractor, skipped checks).
+        calibration: reliability bins of systems that give probabilities (see
+            :mod:`tailorlm.evaluate.calibration`), else ``None``.
     """
 
     name: str
@@ -39,6 +41,7 @@ class SystemScore:
     classes: dict[str, Any] | None = None
     compliance: dict[str, dict] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    calibration: list[dict] | None = None
 
 
 @functools.lru_cache(maxsize=2)
@@ -122,5 +125,27 @@ def score_system(spec: Any, plan: Any, gens: Sequence[Any], rows: Sequence[dict[
     ]
     classes = per_class_report(preds, refs, labels) if task in ("classification", "extraction") and labels else None
     ids = [str(r.get("id")) for r in rows]
+    bins = add_confidence(spec, task, gens, records, metrics, notes)
     return SystemScore(plan.name, {k: float(v) for k, v in metrics.items()}, records, classes,
-                       summarize(flags, ids, rule_names=list(rules)), notes)
+                       summarize(flags, ids, rule_names=list(rules)), notes, bins)
+
+
+def add_confidence(spec: Any, task: str, gens: Sequence[Any], records: list[dict], metrics: dict,
+                   notes: list[str]) -> list[dict] | None:
+    """Calibration and abstention metrics (and per-record probability, top labels, routed) for a
+    system whose answers carry probabilities; returns its reliability bins (``None`` otherwise)."""
+    from .calibration import confidence_metrics, reliability_bins
+
+    conf = [getattr(g, "probability", None) for g in gens]
+    if task != "classification" or not conf or any(c is None for c in conf):
+        if spec.objective.min_confidence and task == "classification":
+            notes.append("objective.min_confidence not applied: this system's answers carry no probability "
+                         "(eval.label_decoding: free).")
+        return None
+    correct = [bool(r["correct"]) for r in records]
+    metrics.update(confidence_metrics(conf, correct, spec.objective.min_confidence))
+    for rec, g, c in zip(records, gens, conf):
+        top = sorted(g.probs.items(), key=lambda kv: -kv[1])[:3]
+        rec.update(probability=round(c, 6), top_labels=[[k, round(v, 6)] for k, v in top],
+                   routed=c < spec.objective.min_confidence)
+    return reliability_bins(conf, correct)

@@ -22,7 +22,8 @@ COMMON_METRICS = {
     "compliance_violation_rate",
 }
 TASK_METRICS = {
-    "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1"},
+    "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1", "expected_calibration_error",
+                       "mean_confidence", "routed_rate", "answered_accuracy"},
     "extraction": {"exact_match", "macro_f1", "micro_f1", "token_f1", "json_validity", "schema_match"},
     "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "embedding_similarity", "exact_match", "token_f1",
                    "json_validity"},

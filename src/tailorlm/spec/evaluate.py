@@ -108,6 +108,10 @@ class EvalSpec(Strict):
         rag_k: retrieved passages for the ``rag`` systems.
         rag_documents: a folder of .txt/.md documents to retrieve from; default the training split.
         rag_max_chars: longest retrieved passage, in characters.
+        label_decoding: classification with a generating system (base, few_shot, rag, an ``lm``-head
+            fine-tuned model): ``constrained`` scores every label through a token trie, so the
+            answer is always a label and comes with its probability; ``free`` generates greedily
+            (answers outside the label set are possible and counted as hallucinations).
         prefix_cache: compute the prompt prefix shared by all examples (system prompt, few-shot turns)
             once and reuse its key/value cache; identical outputs, much less compute.
         bf16_autocast: ``auto`` follows the loaded model (bf16 autocast on CPUs with bf16 support),
@@ -128,6 +132,7 @@ class EvalSpec(Strict):
     rag_k: int = Field(default=2, ge=1)
     rag_documents: str | None = None
     rag_max_chars: int = Field(default=160, ge=20)
+    label_decoding: Literal["constrained", "free"] = "constrained"
     prefix_cache: bool = True
     bf16_autocast: Literal["auto", "on", "off"] = "off"
     compliance: ComplianceSpec = ComplianceSpec()

@@ -20,6 +20,9 @@ class ObjectiveSpec(CriteriaMixin):
             the label set is appended automatically.
         labels: the allowed labels (classification). Empty means "read them from the data".
         criteria: acceptance criteria, e.g. ``["accuracy >= 0.85", "p95_latency_ms <= 800"]``.
+        min_confidence: classification: an answer whose probability is below this is not given but
+            routed to a human; the report counts them (``routed_rate``) and scores the rest
+            (``answered_accuracy``). 0 routes nothing.
     """
 
     task: TaskType = "classification"
@@ -27,3 +30,4 @@ class ObjectiveSpec(CriteriaMixin):
         default="Classify the customer message. Answer with the intent label only."
     )
     labels: list[str] = []
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from .common import Strict
 
 Method = Literal["full", "lora", "dora", "qlora", "prefix", "prompt", "ia3"]
+Head = Literal["auto", "lm", "classifier"]
 
 
 class LoraSpec(Strict):
@@ -31,6 +32,11 @@ class TrainSpec(Strict):
     Attributes:
         method: ``lora`` (default), ``dora``, ``qlora`` (CUDA only), ``full``, ``prefix``,
             ``prompt`` or ``ia3``.
+        head: ``lm`` trains the language-model head to write the answer; ``classifier`` puts a
+            sequence-classification head (one logit per label) on the base and trains it with the
+            body's PEFT method on the message alone (classification only; not with prefix/prompt
+            tuning); ``auto`` picks ``classifier`` for classification and ``lm`` otherwise (see
+            docs/training.md for the measurements behind it).
         learning_rate: peak learning rate; ``None`` picks the method's default (LoRA 3e-4,
             full 2e-5, IA3 3e-3, prefix 1e-2, prompt 3e-2).
         epochs: passes over the training split (used when ``max_steps`` is 0).
@@ -51,6 +57,7 @@ class TrainSpec(Strict):
     """
 
     method: Method = "lora"
+    head: Head = "auto"
     lora: LoraSpec = LoraSpec()
     num_virtual_tokens: int = Field(default=20, ge=1, description="prefix/prompt tuning")
     learning_rate: float | None = Field(default=None, gt=0, description="default per method")

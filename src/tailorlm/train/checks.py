@@ -99,4 +99,23 @@ def check_train_steps(spec: "TailorSpec", check_files: bool) -> list[str]:
     return out
 
 
-CHECKS = [check_train_model, check_train_steps]
+def check_train_head(spec: "TailorSpec", check_files: bool) -> list[str]:
+    """``train.head: classifier`` needs a classification task and a method that keeps the inputs as they are."""
+    from .classifier import CLASSIFIER_METHODS
+
+    t, out = spec.train, []
+    if t.head != "classifier":
+        return out
+    if spec.objective.task != "classification":
+        out.append(f"train.head: classifier needs objective.task: classification (it is {spec.objective.task}). "
+                   "Use head: lm (or auto).")
+    if t.method not in CLASSIFIER_METHODS:
+        out.append(f"train.head: classifier cannot sit on method '{t.method}' (its virtual tokens shift the "
+                   f"position the head reads). Use one of {', '.join(CLASSIFIER_METHODS)}, or head: lm.")
+    if "fine_tuned_rag" in spec.eval.systems:
+        out.append("eval.systems: fine_tuned_rag is not offered for a classifier-head version (the head reads the "
+                   "message alone). Remove it, or set train.head: lm.")
+    return out
+
+
+CHECKS = [check_train_model, check_train_steps, check_train_head]

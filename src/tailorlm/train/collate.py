@@ -92,6 +92,8 @@ class Batch:
             or ``None`` for all; passed as ``logits_to_keep`` so the LM head (49k-wide for SmolLM2)
             runs only where there is a loss.
         n_tokens: real (non-pad) tokens in the batch.
+        classes: (B,) class indices for the classifier head (rows encoded with ``meta["class"]``),
+            else ``None``.
     """
 
     input_ids: torch.Tensor
@@ -100,6 +102,7 @@ class Batch:
     attention_mask: torch.Tensor | None
     keep: torch.Tensor | None
     n_tokens: int
+    classes: torch.Tensor | None = None
 
 
 def collate(rows: Sequence[Row], pad_id: int, packed: bool, trim_logits: bool = True) -> Batch:
@@ -139,4 +142,7 @@ def collate(rows: Sequence[Row], pad_id: int, packed: bool, trim_logits: bool = 
         need = (labels[:, 1:] != IGNORE).any(dim=0).nonzero().flatten()
         if 0 < len(need) < width - 1:
             keep = need
-    return Batch(ids, labels, pos, None if packed else mask, keep, n_tokens)
+    classes = None
+    if rows and all(row and "class" in row[0].meta for row in rows):
+        classes = torch.tensor([row[0].meta["class"] for row in rows], dtype=torch.long)
+    return Batch(ids, labels, pos, None if packed else mask, keep, n_tokens, classes)

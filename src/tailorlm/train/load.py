@@ -28,28 +28,36 @@ def load_trained(model_path: str, device: str = "auto", dtype: str = "auto", mer
         A :class:`~tailorlm.models.loader.LoadedModel` in eval mode; use ``loaded.autocast()`` around
         forward passes.
     """
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from .. import offline
 
     offline.enforce()  # a trained artifact is always local: nothing to fetch
     path = Path(model_path)
     prov = read_provenance(path)
+    kwargs: dict = {}
+    auto = AutoModelForCausalLM
+    if prov.get("head") == "classifier":  # a label head: logits over prov["prompt_recipe"]["labels"]
+        from .classifier import classifier_kwargs
+
+        auto = AutoModelForSequenceClassification
     dev, torch_dtype, autocast = select_device(device, dtype)
     if autocast:
         from .speed import use_cpu_autocast
 
         autocast = use_cpu_autocast(autocast, dtype)  # only where bf16 is measured faster than fp32
     tokenizer = load_tokenizer(str(path))
+    if auto is AutoModelForSequenceClassification:
+        kwargs = classifier_kwargs(prov["prompt_recipe"]["labels"], tokenizer.pad_token_id)
     if (path / "adapter_config.json").exists():
         from peft import PeftModel
 
-        base = AutoModelForCausalLM.from_pretrained(_base_path(prov), dtype=torch_dtype)
+        base = auto.from_pretrained(_base_path(prov), dtype=torch_dtype, **kwargs)
         model = PeftModel.from_pretrained(base, str(path))
         if merge and prov.get("method") not in ("prefix", "prompt"):
             model = model.merge_and_unload()
     else:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+        model = auto.from_pretrained(str(path), dtype=torch_dtype)
     model.to(dev).eval()
     resolved = ResolvedBase(ref=prov.get("base_ref", ""), path=prov.get("base_path", ""),
                             weight_hash=prov.get("base_weight_hash", ""))

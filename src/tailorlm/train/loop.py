@@ -104,7 +104,13 @@ def forward_loss(model, batch: Batch, offset: int, device: str, share_prefix: bo
         device: where the model lives.
         share_prefix: compute a prefix common to all rows once (methods that do not use the KV
             cache or input embeddings themselves: full, LoRA, DoRA, IA3).
+
+    A batch with ``classes`` (the classifier head) takes the cross-entropy over labels instead.
     """
+    if batch.classes is not None:
+        from .classifier import classifier_loss
+
+        return classifier_loss(model, batch, device)
     width = batch.input_ids.shape[1]
     keep = batch.keep if batch.keep is not None else torch.arange(width - 1)
     p = shared_prefix_len(batch) if share_prefix else 0
@@ -136,7 +142,7 @@ def evaluate(model, rows: Sequence[Row], cfg: LoopConfig, batch_size: int) -> fl
     total, count = 0.0, 0
     for s in range(0, len(order), batch_size):
         batch = collate([rows[i] for i in order[s:s + batch_size]], cfg.pad_id, cfg.packed)
-        n = int((batch.labels[:, 1:] != IGNORE).sum())
+        n = len(batch.classes) if batch.classes is not None else int((batch.labels[:, 1:] != IGNORE).sum())
         if n == 0:
             continue
         with cfg.autocast():

@@ -1,6 +1,8 @@
 """Adaptation methods: one small function per method, returning its PEFT config (``None`` = full).
 
-``METHODS[name](train_spec, task_type)`` builds the config; :func:`apply_method` wraps the model.
+``METHODS[name](train_spec, task_type)`` builds the config (``CAUSAL_LM``, or ``SEQ_CLS`` for the
+classifier head: PEFT then trains and saves the ``score`` layer in full); :func:`apply_method`
+wraps the model.
 Default learning rates per method live in :data:`DEFAULT_LR` (used when ``train.learning_rate`` is
 not set).
 """
@@ -22,11 +24,11 @@ DEFAULT_LR: dict[str, float] = {
 }
 
 
-def lora(spec: TrainSpec):
-    from peft import LoraConfig, TaskType
+def lora(spec: TrainSpec, task_type: str = "CAUSAL_LM"):
+    from peft import LoraConfig
 
     return LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
+        task_type=task_type,
         r=spec.lora.r,
         lora_alpha=spec.lora.alpha,
         lora_dropout=spec.lora.dropout,
@@ -34,48 +36,48 @@ def lora(spec: TrainSpec):
     )
 
 
-def dora(spec: TrainSpec):
-    cfg = lora(spec)
+def dora(spec: TrainSpec, task_type: str = "CAUSAL_LM"):
+    cfg = lora(spec, task_type)
     cfg.use_dora = True
     return cfg
 
 
-def qlora(spec: TrainSpec):
-    return lora(spec)  # the 4-bit part is in how the base is loaded (see load_for_method)
+def qlora(spec: TrainSpec, task_type: str = "CAUSAL_LM"):
+    return lora(spec, task_type)  # the 4-bit part is in how the base is loaded (see load_for_method)
 
 
-def prefix(spec: TrainSpec):
-    from peft import PrefixTuningConfig, TaskType
+def prefix(spec: TrainSpec, task_type: str = "CAUSAL_LM"):
+    from peft import PrefixTuningConfig
 
-    return PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=spec.num_virtual_tokens)
+    return PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec.num_virtual_tokens)
 
 
-def prompt(spec: TrainSpec):
-    from peft import PromptTuningConfig, PromptTuningInit, TaskType
+def prompt(spec: TrainSpec, task_type: str = "CAUSAL_LM"):
+    from peft import PromptTuningConfig, PromptTuningInit
 
     return PromptTuningConfig(
-        task_type=TaskType.CAUSAL_LM,
+        task_type=task_type,
         num_virtual_tokens=spec.num_virtual_tokens,
         prompt_tuning_init=PromptTuningInit.RANDOM,
     )
 
 
-def ia3(spec: TrainSpec):
-    from peft import IA3Config, TaskType
+def ia3(spec: TrainSpec, task_type: str = "CAUSAL_LM"):
+    from peft import IA3Config
 
     # target_modules=None lets PEFT pick its per-architecture defaults (k, v and the MLP down
     # projection for Llama), with the matching feed-forward modules.
     targets = spec.lora.target_modules
     if targets == "all-linear":
-        return IA3Config(task_type=TaskType.CAUSAL_LM)
-    return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets, feedforward_modules=[])
+        return IA3Config(task_type=task_type)
+    return IA3Config(task_type=task_type, target_modules=targets, feedforward_modules=[])
 
 
-def full(spec: TrainSpec):
+def full(spec: TrainSpec, task_type: str = "CAUSAL_LM"):
     return None
 
 
-METHODS: dict[str, Callable[[TrainSpec], object]] = {
+METHODS: dict[str, Callable[..., object]] = {
     "full": full,
     "lora": lora,
     "dora": dora,
@@ -86,8 +88,14 @@ METHODS: dict[str, Callable[[TrainSpec], object]] = {
 }
 
 
-def learning_rate(spec: TrainSpec) -> float:
-    return spec.learning_rate or DEFAULT_LR[spec.method]
+# The classifier head's new ``score`` layer starts from random weights and learns at the same rate
+# as the adapter; see docs/training.md for the measurement behind these values.
+CLASSIFIER_LR: dict[str, float] = {**DEFAULT_LR, "lora": 1e-3, "dora": 1e-3, "qlora": 1e-3}
+
+
+def learning_rate(spec: TrainSpec, head: str = "lm") -> float:
+    """``train.learning_rate``, else the default of the method (and head)."""
+    return spec.learning_rate or (CLASSIFIER_LR if head == "classifier" else DEFAULT_LR)[spec.method]
 
 
 def virtual_token_offset(spec: TrainSpec) -> int:
@@ -95,12 +103,13 @@ def virtual_token_offset(spec: TrainSpec) -> int:
     return spec.num_virtual_tokens if spec.method == "prompt" else 0
 
 
-def apply_method(model, spec: TrainSpec):
+def apply_method(model, spec: TrainSpec, task_type: str = "CAUSAL_LM"):
     """Wrap ``model`` for training with the spec's method; returns the model to optimize.
 
     Full fine-tuning trains every parameter; PEFT methods freeze the base and add their modules.
+    ``task_type`` is ``SEQ_CLS`` for the classifier head.
     """
-    cfg = METHODS[spec.method](spec)
+    cfg = METHODS[spec.method](spec, task_type)
     if cfg is None:
         for p in model.parameters():
             p.requires_grad_(True)
@@ -114,8 +123,12 @@ def apply_method(model, spec: TrainSpec):
     return get_peft_model(model, cfg)
 
 
-def load_for_method(spec, resolved_path: str, device: str, torch_dtype):
-    """Load the base weights the way the method needs (QLoRA: 4-bit NF4 via bitsandbytes, CUDA only)."""
+def load_for_method(spec, resolved_path: str, device: str, torch_dtype, model_cls=None, **kwargs):
+    """Load the base weights the way the method needs (QLoRA: 4-bit NF4 via bitsandbytes, CUDA only).
+
+    ``model_cls`` defaults to ``AutoModelForCausalLM`` (the classifier head passes
+    ``AutoModelForSequenceClassification`` and its ``num_labels``... in ``kwargs``).
+    """
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     import torch
@@ -126,6 +139,6 @@ def load_for_method(spec, resolved_path: str, device: str, torch_dtype):
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16,
     )
-    return AutoModelForCausalLM.from_pretrained(
-        resolved_path, quantization_config=bnb, dtype=torch_dtype, device_map={"": device}
+    return (model_cls or AutoModelForCausalLM).from_pretrained(
+        resolved_path, quantization_config=bnb, dtype=torch_dtype, device_map={"": device}, **kwargs
     )

@@ -28,6 +28,7 @@ from ..spec import TailorSpec
 from ..workspace import Workspace
 from . import checkpoints as ck
 from .collate import pack_rows, packing_efficiency, plan_batches
+from .classifier import encode_classifier_split, load_classifier_base, prompt_recipe, resolve_head
 from .export import save_artifact
 from .loop import LoopConfig, run_loop, total_steps
 from .methods import apply_method, learning_rate, virtual_token_offset
@@ -73,34 +74,41 @@ def _record(ws: Workspace, run_id: str, status: str, path: Path, info: dict, dat
                               "VALUES (:i, 'train', :d, :s, :p, :info, :t, :f)"), params)
 
 
-def row_budget(spec: TailorSpec, dataset: DatasetVersion, tokenizer) -> int:
+def row_budget(spec: TailorSpec, dataset: DatasetVersion, tokenizer, head: str = "lm") -> int:
     """Longest training row in tokens: ``data.max_seq_len`` (the example's own part) plus the shared
-    instruction as the training prompt renders it, plus a few tokens of re-tokenization slack."""
+    instruction as the training prompt renders it, plus a few tokens of re-tokenization slack. The
+    classifier head reads the message alone: ``data.max_seq_len``."""
     from ..data.lengths import shared_tokens
 
-    if spec.objective.task == "continued_pretraining":
+    if spec.objective.task == "continued_pretraining" or head == "classifier":
         return spec.data.max_seq_len
     return spec.data.max_seq_len + shared_tokens(spec.objective, dataset.labels, tokenizer,
                                                  spec.train.labels_in_prompt) + 4
 
 
-def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: bool):
+def _encode(spec: TailorSpec, path: Path, tokenizer, labels: list[str], head: str, budget: int, progress: bool):
+    if spec.objective.task == "continued_pretraining":
+        return encode_text_split(path, tokenizer, progress)
+    if head == "classifier":
+        return encode_classifier_split(path, tokenizer, spec.objective, labels, budget, progress)
+    return encode_sft_split(path, tokenizer, spec.objective, labels, budget, progress, spec.train.labels_in_prompt)
+
+
+def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: bool, head: str = "lm"):
     """Tokenize train/validation and lay them out in rows (packed or one example per row)."""
     cpt = spec.objective.task == "continued_pretraining"
-    budget = row_budget(spec, dataset, tokenizer)
+    budget = row_budget(spec, dataset, tokenizer, head)
     enc = {}
     for split in ("train", "validation"):
         path = dataset.split_path(split)
         if split == "validation" and not path.exists():
             enc[split] = None
             continue
-        enc[split] = (encode_text_split(path, tokenizer, progress) if cpt else
-                      encode_sft_split(path, tokenizer, spec.objective, dataset.labels, budget, progress,
-                                       spec.train.labels_in_prompt))
+        enc[split] = _encode(spec, path, tokenizer, _labels(spec, dataset), head, budget, progress)
     if not enc["train"].examples:
         raise ValueError(f"{dataset.split_path('train')}: no usable training rows "
                          f"({len(enc['train'].skipped)} skipped, e.g. {list(enc['train'].skipped.items())[:2]}).")
-    packed = cpt or spec.train.packing
+    packed = cpt or (spec.train.packing and head != "classifier")  # one message per row for the head
     rows = {}
     for split, e in enc.items():
         if e is None:
@@ -116,10 +124,17 @@ def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: b
     return rows, packed, eff, skipped, enc["train"].n_tokens
 
 
-def _load_model(spec: TailorSpec):
+def _labels(spec: TailorSpec, dataset: DatasetVersion) -> list[str]:
+    """The label set, as the evaluation reads it (the spec's list, else the data's)."""
+    return list(spec.objective.labels or dataset.labels)
+
+
+def _load_model(spec: TailorSpec, head: str = "lm", labels: list[str] | None = None):
     from ..models import load_base
     from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
 
+    if head == "classifier":
+        return load_classifier_base(spec, labels or [])
     if spec.train.method != "qlora":
         return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision, spec.model.download)
     from .methods import load_for_method
@@ -157,12 +172,15 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     """
     main = accelerator is None or accelerator.is_main_process
     run_id, run_dir, resume_from, key = _open_run(spec, ws, dataset, resume, accelerator)
-    torch.manual_seed(spec.train.seed)  # the adapter's initial weights (overwritten on resume)
-    loaded = _load_model(spec)
-    rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress)
+    head, why = resolve_head(spec.objective.task, spec.train.head, spec.train.method)
+    log.info("train.head: %s (%s)", head, why)
+    torch.manual_seed(spec.train.seed)  # the adapter's (and head's) initial weights (overwritten on resume)
+    loaded = _load_model(spec, head, _labels(spec, dataset))
+    rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress, head)
     saved = ck.read_state(resume_from).get("precision") if resume_from is not None else None
-    model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator, saved)
-    info = {"run_key": key, "method": spec.train.method, "packing_efficiency": eff, "skipped": skipped,
+    model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator, saved, head)
+    info = {"run_key": key, "method": spec.train.method, "head": head, "head_reason": why,
+            "packing_efficiency": eff, "skipped": skipped,
             "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": cfg.lr,
             "precision": precision(loaded, accelerator, cfg.autocast, cfg.precision if saved is not None else None)}
     if resume_from is not None:
@@ -179,8 +197,10 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
                        base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
                        base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
         if main:
-            save_artifact(final, loaded.tokenizer, Path(run.model_path),
-                          _provenance(run, dataset, spec, loaded.tokenizer), run.method, state_dict=state)
+            prov = {**_provenance(run, dataset, spec, loaded.tokenizer), "head": head}
+            if head == "classifier":
+                prov["prompt_recipe"] = prompt_recipe(_labels(spec, dataset), spec.data.max_seq_len)
+            save_artifact(final, loaded.tokenizer, Path(run.model_path), prov, run.method, state_dict=state)
     except BaseException as exc:
         if main:
             _record(ws, run_id, "failed", run_dir, {**info, "error": f"{type(exc).__name__}: {exc}"}, dataset.version)
@@ -289,7 +309,8 @@ def _open_run(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, resume: 
     return run_id, run_dir, resume_from, key
 
 
-def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, accelerator, saved_precision=None):
+def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, accelerator, saved_precision=None,
+           head: str = "lm"):
     """The method-wrapped model, optimizer, LR schedule and loop settings (``saved_precision``: a
     resumed checkpoint's, reused as it is)."""
     from transformers import get_scheduler
@@ -299,8 +320,8 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
         raise ValueError(f"train.method: {tspec.method} tuning cannot run with sharded weights (FSDP or DeepSpeed "
                          "ZeRO-3): PEFT saves its virtual tokens from the live module, not from the gathered "
                          "state dict. Use the ddp_gpu or deepspeed_zero2 config, or method: lora.")
-    model = apply_method(loaded.model, tspec)
-    lr = learning_rate(tspec)
+    model = apply_method(loaded.model, tspec, "SEQ_CLS" if head == "classifier" else "CAUSAL_LM")
+    lr = learning_rate(tspec, head)
     optimizer = _optimizer(model, tspec, lr)
     world = accelerator.num_processes if accelerator else 1
     n_steps = total_steps(tspec, max(1, math.ceil(len(rows["train"]) / tspec.batch_size) // world))
@@ -314,7 +335,8 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
                      offset=virtual_token_offset(tspec), autocast=autocast,
                      precision=precision_state(loaded, accelerator, autocast),
                      device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
-                     share_prefix=not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1)
+                     share_prefix=(not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1
+                                   and head != "classifier"))
     return model, optimizer, scheduler, cfg
 
 

@@ -1,0 +1,66 @@
+"""How each system answers: generation, label-constrained scoring, or the classifier head.
+
+| model | task | answer |
+| --- | --- | --- |
+| a classifier-head version | classification | :func:`tailorlm.train.classifier.classify`: argmax label, its probability |
+| a causal LM | classification, ``eval.label_decoding: constrained`` | :func:`tailorlm.constrained.score_labels` |
+| a causal LM | otherwise | :func:`tailorlm.inference.generate` (greedy) |
+
+Every path returns :class:`tailorlm.inference.Generation` objects (label answers are the
+:class:`~tailorlm.constrained.LabelPrediction` subclass, which adds ``probability`` and ``probs``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+
+def recipe_max_tokens(run: Any, default: int = 256) -> int:
+    """The classifier's input budget stored in the version's prompt recipe."""
+    from ..train.export import read_provenance
+
+    if run is None:
+        return default
+    return int(read_provenance(run.model_path).get("prompt_recipe", {}).get("max_tokens", default))
+
+
+def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget: int, progress: bool,
+                run: Any = None) -> list:
+    """The answers of one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan`) with ``loaded``."""
+    from ..constrained import score_labels, supports_constrained
+    from ..inference import encode_chats, generate
+    from ..train.classifier import classify, is_classifier, message_text
+
+    e = spec.eval
+    if is_classifier(loaded.model):
+        return classify(loaded, [message_text(c) for c in plan.chats], batch_size=e.batch_size,
+                        max_len=recipe_max_tokens(run), progress=progress, desc=f"eval {plan.name}")
+    prompts = encode_chats(loaded.tokenizer, plan.chats)
+    if (spec.objective.task == "classification" and e.label_decoding == "constrained" and labels
+            and supports_constrained(loaded.model)):
+        return score_labels(loaded, prompts, labels, batch_size=e.batch_size, progress=progress,
+                            desc=f"eval {plan.name}", prefix_cache=e.prefix_cache, autocast=e.bf16_autocast)
+    return generate(loaded, prompts, max_new_tokens=budget, batch_size=e.batch_size, progress=progress,
+                    desc=f"eval {plan.name}", prefix_cache=e.prefix_cache, autocast=e.bf16_autocast)
+
+
+def run_head(run: Any) -> str:
+    """``classifier`` or ``lm``: the head of the trained version (``lm`` when there is no run)."""
+    from ..train.export import read_provenance
+
+    if run is None:
+        return "lm"
+    try:
+        return read_provenance(run.model_path).get("head", "lm")
+    except FileNotFoundError:
+        return "lm"
+
+
+# What fine_tuned_rag means for a classifier-head version: not offered. The head reads the message
+# alone (it was trained without retrieved passages), so passages in its input would only shift it
+# off its training distribution; the label list and retrieved examples belong to the lm head.
+NOT_FOR_CLASSIFIER = {"fine_tuned_rag": "not offered for a classifier-head version: the head reads the message "
+                                        "alone (train.head: lm for retrieval-augmented fine-tuned answers)"}

@@ -1,0 +1,174 @@
+"""The classifier head (``train.head: classifier``): one logit per label on top of the base model.
+
+The base model is loaded as ``AutoModelForSequenceClassification`` (for Llama-family models
+``LlamaForSequenceClassification``: the hidden state of the last non-pad token goes through a new
+``score`` layer, hidden -> number of labels). The body is adapted with ``train.method`` (LoRA with
+PEFT's ``SEQ_CLS`` task type trains and saves the ``score`` layer in full beside the adapter) and
+the loss is cross-entropy over the labels. The model reads the message alone: no instruction, no
+label list, no chat template (:data:`INPUT_RECIPE`), so a row is ~20 tokens instead of ~150-450,
+and an answer is one forward pass with a probability for every label.
+
+The label list is stored with the artifact (``provenance.json`` and the model config's
+``id2label``), so the served and evaluated model maps logits back to the same labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..prompting import build_messages
+from .tokenize import IGNORE, Encoded
+
+log = logging.getLogger(__name__)
+
+# Methods whose adapted body a classifier head can sit on (prefix/prompt tuning prepend virtual tokens,
+# which breaks the head's last-token pooling).
+CLASSIFIER_METHODS = ("full", "lora", "dora", "qlora", "ia3")
+INPUT_RECIPE = ("the example's non-system turns (the customer message), joined by newlines, tokenized "
+                "without special tokens or chat template, cut to data.max_seq_len tokens; no instruction, "
+                "no label list; the head reads the last token's hidden state")
+
+
+def resolve_head(task: str, head: str, method: str) -> tuple[str, str]:
+    """``(head, why)``: the head ``train.head`` means for this task and method."""
+    if head != "auto":
+        return head, f"train.head: {head}"
+    if task == "classification" and method in CLASSIFIER_METHODS:
+        return "classifier", ("auto: classification -> classifier head (more accurate per CPU minute than the "
+                              "generative head in our measurements, docs/training.md)")
+    if task == "classification":
+        return "lm", f"auto: method {method} cannot carry a classifier head -> lm head"
+    return "lm", f"auto: task {task} -> lm head"
+
+
+def prompt_recipe(labels: Sequence[str], max_len: int) -> dict[str, Any]:
+    """What the artifact stores about its inputs (``provenance.json`` -> ``prompt_recipe``)."""
+    return {"head": "classifier", "input": INPUT_RECIPE, "max_tokens": max_len, "labels": list(labels),
+            "output": "argmax label; its softmax probability"}
+
+
+def message_text(messages: Sequence[dict[str, str]]) -> str:
+    """The classifier's input text: every non-system turn's content, one per line."""
+    return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
+
+
+def encode_text_ids(tokenizer, text: str, max_len: int) -> list[int]:
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_len]
+    return ids or [tokenizer.eos_token_id]  # an empty message still has a last token to read
+
+
+def encode_classifier_split(path: Path, tokenizer, objective, labels: Sequence[str], max_len: int,
+                            progress: bool = False):
+    """Encode a split for the classifier head: ids of the message, the class index in ``meta``.
+
+    Rows whose label is not in ``labels`` are reported in ``skipped`` (none vanishes silently);
+    longer messages are cut to ``max_len`` tokens (the count is logged).
+    """
+    from .sft import EncodedSplit, read_split
+
+    index = {str(lab): i for i, lab in enumerate(labels)}
+    out = EncodedSplit(examples=[])
+    cut = 0
+    for row in tqdm(read_split(path).to_dict("records"), desc=f"tokenize {path.stem}", disable=not progress,
+                    leave=False):
+        rid = str(row.get("id"))
+        label = str(row.get("label") or row.get("completion") or "")
+        if row.get("kind", "sft") != "sft" or label not in index:
+            out.skipped[rid] = (f"label {label!r} is not in the label set" if label not in index
+                                else f"kind '{row.get('kind')}' is not used by the classifier head")
+            continue
+        text = message_text(build_messages(row, objective, labels))
+        ids = encode_text_ids(tokenizer, text, max_len)
+        cut += len(ids) == max_len
+        out.examples.append(Encoded(input_ids=ids, labels=[IGNORE] * len(ids), record_id=rid,
+                                    meta={"class": index[label]}))
+    if cut:
+        log.info("%s: %d message(s) cut to %d tokens for the classifier head", path.name, cut, max_len)
+    return out
+
+
+def classifier_kwargs(labels: Sequence[str], pad_token_id: int) -> dict[str, Any]:
+    """``from_pretrained`` arguments that size the head and name its outputs."""
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {lab: i for i, lab in enumerate(labels)}, "pad_token_id": pad_token_id}
+
+
+def load_classifier_base(spec, labels: Sequence[str]):
+    """The base model with a fresh classifier head, as a ``LoadedModel`` (QLoRA: 4-bit body)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
+
+    resolved = resolve_base(spec.model.base, spec.model.revision)
+    dev, dtype, autocast = select_device(spec.model.device, spec.model.dtype)
+    tok = load_tokenizer(resolved.path)
+    kwargs = classifier_kwargs(labels, tok.pad_token_id)
+    if spec.train.method == "qlora":
+        from .methods import load_for_method
+
+        model = load_for_method(spec, resolved.path, dev, dtype, AutoModelForSequenceClassification, **kwargs)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(resolved.path, dtype=dtype, **kwargs).to(dev)
+    model.config.pad_token_id = tok.pad_token_id  # the head pools at the last token that is not padding
+    return LoadedModel(model=model, tokenizer=tok, device=dev, autocast_bf16=autocast, resolved=resolved)
+
+
+def classifier_loss(model, batch, device: str) -> torch.Tensor:
+    """Mean cross-entropy over the labels of one batch (``batch.classes``: (B,) class indices)."""
+    import torch.nn.functional as F
+
+    out = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
+    return F.cross_entropy(out.logits.float(), batch.classes.to(device))  # logits: (B, C)
+
+
+def is_classifier(model) -> bool:
+    """Whether a loaded model is a sequence classifier (its outputs are labels, not tokens)."""
+    from ..models.compat import _underlying
+
+    return type(_underlying(model)).__name__.endswith("ForSequenceClassification")
+
+
+def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int = 256, progress: bool = True,
+             desc: str = "classify") -> list:
+    """The argmax label of each text with its probability (one forward pass per batch, no generation).
+
+    Returns:
+        :class:`~tailorlm.constrained.LabelPrediction` per text, in input order.
+    """
+    import time
+
+    from ..constrained import LabelPrediction
+
+    model, tok = loaded.model, loaded.tokenizer
+    model.eval()
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    pad = tok.pad_token_id
+    encoded = [encode_text_ids(tok, t, max_len) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    results: list = [None] * len(texts)
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
+        idx = order[start:start + batch_size]
+        t0 = time.perf_counter()
+        width = max(len(encoded[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, :len(encoded[i])] = torch.tensor(encoded[i])
+            mask[r, :len(encoded[i])] = 1
+        with torch.inference_mode(), loaded.autocast():
+            probs = model(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)).logits.float()
+        probs = probs.softmax(-1).cpu()  # (B, C)
+        wall = (time.perf_counter() - t0) * 1000.0
+        total = float(sum(len(encoded[i]) for i in idx))
+        for r, i in enumerate(idx):
+            best = int(probs[r].argmax())
+            results[i] = LabelPrediction(
+                text=labels[best], prompt_tokens=len(encoded[i]), completion_tokens=0,
+                latency_ms=wall * len(encoded[i]) / total, finished=True, probability=float(probs[r, best]),
+                probs={lab: float(p) for lab, p in zip(labels, probs[r].tolist())})
+    return results
