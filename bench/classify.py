@@ -106,7 +106,7 @@ def tailored(root: Path, ds, instruction: str, head: str, steps: int, args) -> d
         "project": "bench", "data": {"sources": [{"path": "x.jsonl"}], "max_seq_len": 1024},
         "objective": {"task": "classification", "instruction": instruction},
         "train": {"method": "lora", "head": head, "max_steps": steps, "batch_size": args.batch_size,
-                  "eval_every": 10**6, "save_every": 10**6, "max_seq_len": 1024},
+                  "eval_every": 10**6, "save_every": 10**6},
         "eval": {"systems": ["fine_tuned"], "batch_size": 32, "compliance": {"pii": False}},
     }, proj)
     ws = Workspace(proj)

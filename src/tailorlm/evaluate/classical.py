@@ -16,7 +16,7 @@ the prompt and completion token counts are 0.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..rag.index import example_query
@@ -31,12 +31,14 @@ class ClassicalAnswer:
     Attributes:
         text: the predicted label or the copied training answer.
         probability: the classifier's probability of ``text`` (classification), else None.
+        probs: every label's probability (classification), for calibration and the top labels.
         neighbour: id of the training example copied (generation), else None.
     """
 
     text: str
     latency_ms: float
     probability: float | None = None
+    probs: dict[str, float] = field(default_factory=dict)
     neighbour: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -98,7 +100,8 @@ def predict_labels(model: Any, rows: Sequence[dict[str, Any]]) -> list[Classical
     classes = list(model.classes_)
     ms = (time.perf_counter() - t0) * 1000.0 / len(rows)
     best = probs.argmax(axis=1)
-    return [ClassicalAnswer(text=str(classes[k]), latency_ms=ms, probability=float(p[k])) for k, p in zip(best, probs)]
+    return [ClassicalAnswer(text=str(classes[k]), latency_ms=ms, probability=float(p[k]),
+                            probs={str(c): float(v) for c, v in zip(classes, p)}) for k, p in zip(best, probs)]
 
 
 def nearest_answers(train_rows: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> tuple[list[ClassicalAnswer], dict]:
