@@ -10,8 +10,9 @@ British or American spelling, then realistic noise (lower case, no punctuation, 
 ALL CAPS or an emoji).
 
 Train and test phrasing are kept apart: per intent about a third of the paraphrase templates, a
-share of every slot's values and of the openers/closers appear only in test; no test text equals
-a train text (after lower-casing and dropping punctuation), and no text repeats within a split.
+share of every slot's values and of the openers/closers appear only in test. No message is a
+duplicate or near-duplicate of another, in either split, by the rules of tailorlm's default
+curation (``textgen.NearDupGuard``), so the project keeps them all.
 """
 
 from __future__ import annotations
@@ -187,11 +188,6 @@ def fix_articles(text: str) -> str:
 
 def _is_question(text: str) -> bool:
     return bool(_QUESTION_START.match(text))
-
-
-def key(text: str) -> str:
-    """Duplicate key: lower case, letters/digits only, single spaces."""
-    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
 
 
 def label_counts(pools: dict, n: int) -> dict[str, int]:

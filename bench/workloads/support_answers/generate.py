@@ -14,7 +14,7 @@ alternative wordings, so no two answers of an intent are copies.
 
 Train and test phrasing are kept apart: per intent about a third of the prompt templates, one
 situation phrase per branch and a share of the items appear only in test; no test prompt equals a
-train prompt.
+train prompt, and no pair is a near-duplicate of another (``textgen.NearDupGuard``).
 """
 
 from __future__ import annotations
