@@ -18,7 +18,7 @@ _US = re.compile(r"\b(" + "|".join(sorted(US_SPELLING, key=len, reverse=True)) +
 KEYBOARD = "qwertyuiop asdfghjkl zxcvbnm"
 EMOJI = ["🙁", "😡", "🙏", "😭", "😤", "👍", "🤔", "😕"]
 SHORTHAND = {"you": "u", "your": "ur", "please": "pls", "thanks": "thx", "because": "cos",
-             "are": "r", "what": "wat", "money": "money", "account": "acc", "transfer": "transfer"}
+             "are": "r", "what": "wat"}
 
 
 def americanise(text: str) -> str:

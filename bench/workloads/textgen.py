@@ -94,3 +94,57 @@ def split_holdout(items: Sequence[str], rng: random.Random, frac: float, min_kee
     held = sorted(idx[:n_hold])
     keep = sorted(idx[n_hold:])
     return [items[i] for i in keep], [items[i] for i in held]
+
+
+# Greetings and sign-offs that tailorlm's near-duplicate check ignores (spec/data.py COURTESY_PHRASES).
+COURTESY = ("thanks", "thank you", "thanks a lot", "thank you so much", "thanks so much", "many thanks", "thx",
+            "ty", "cheers", "please", "pls", "plz", "hi", "hiya", "hello", "hey", "dear", "good morning",
+            "good afternoon", "good evening", "morning", "regards", "kind regards", "best regards", "best")
+_COURTESY = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, COURTESY), key=len, reverse=True)) + r")\b")
+
+
+class NearDupGuard:
+    """Rejects a text that tailorlm's default curation would drop as a (near-)duplicate of one kept.
+
+    It mirrors ``tailorlm.data.dedup`` closely enough for generated data to survive it: texts are
+    compared lower-cased without punctuation or courtesy phrases, with the values that PII
+    scrubbing would replace (``masked``: names, merchants, places) masked; duplicates are the same
+    text, short texts (4-12 words) one word apart, or texts in the same ``group`` with character
+    5-gram Jaccard >= ``threshold``.
+    """
+
+    def __init__(self, masked: Sequence[str] = (), threshold: float = 0.75, max_edit_words: int = 12):
+        values = sorted({m.lower() for m in masked if m.strip()}, key=len, reverse=True)
+        self._mask = re.compile(r"\b(?:" + "|".join(map(re.escape, values)) + r")\b") if values else None
+        self.threshold, self.max_edit_words = threshold, max_edit_words
+        self._keys: set[str] = set()
+        self._shingles: dict[str, list[set[str]]] = {}
+
+    def norm(self, text: str) -> str:
+        t = text.lower()
+        if self._mask:
+            t = self._mask.sub(" xx ", t)
+        t = " ".join(re.sub(r"[^\w]+", " ", t).split())
+        return " ".join(_COURTESY.sub(" ", t).split())
+
+    def _edit_keys(self, norm: str) -> list[str]:
+        words = norm.split()
+        if not 4 <= len(words) <= self.max_edit_words:
+            return ["=" + norm]
+        return ["=" + norm] + ["-" + " ".join(words[:k] + words[k + 1:]) for k in range(len(words))]
+
+    def admit(self, text: str, group: str = "") -> bool:
+        """Record ``text`` and return True, or return False when it duplicates a recorded text."""
+        norm = self.norm(text)
+        if not norm:
+            return False
+        keys = self._edit_keys(norm)
+        if any(k in self._keys for k in keys):
+            return False
+        grams = {norm[i:i + 5] for i in range(max(1, len(norm) - 4))}
+        for other in self._shingles.get(group, []):
+            if len(grams & other) >= self.threshold * len(grams | other):
+                return False
+        self._keys.update(keys)
+        self._shingles.setdefault(group, []).append(grams)
+        return True

@@ -14,7 +14,7 @@ alternative wordings, so no two answers of an intent are copies.
 
 Train and test phrasing are kept apart: per intent about a third of the prompt templates, one
 situation phrase per branch and a share of the items appear only in test; no test prompt equals a
-train prompt.
+train prompt, and no pair is a near-duplicate of another (``textgen.NearDupGuard``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 import noise  # noqa: E402
 from content_account import ACCOUNT  # noqa: E402
 from content_orders import ORDERS  # noqa: E402
-from textgen import capitalise_first, expand, split_holdout, tidy  # noqa: E402
+from textgen import NearDupGuard, capitalise_first, expand, split_holdout, tidy  # noqa: E402
 
 SEED = 20261202
 INTENTS = {**ORDERS, **ACCOUNT}
@@ -217,8 +217,13 @@ def make_answer(details: dict, rng: random.Random) -> str:
     return re.sub(r"(^|[.!?] )your order", lambda m: m.group(1) + "Your order", text)
 
 
-def sample_split(pools: dict, split: str, n: int, rng: random.Random, taken: set[str]) -> list[dict]:
-    """``n`` pairs of ``split``, intents about equally often, no prompt repeated or in ``taken``."""
+def sample_split(pools: dict, split: str, n: int, rng: random.Random, taken: set[str],
+                 guard: NearDupGuard) -> list[dict]:
+    """``n`` pairs of ``split``, intents about equally often, no prompt repeated or in ``taken``.
+
+    A pair that ``guard`` finds a near-duplicate (prompt and answer together) of one already drawn
+    is redrawn, so tailorlm's default curation keeps the pairs.
+    """
     names = sorted(INTENTS)
     rows, seen = [], set(taken)
     for i in range(n * 100):
@@ -229,9 +234,11 @@ def sample_split(pools: dict, split: str, n: int, rng: random.Random, taken: set
         key = " ".join(re.sub(r"[^a-z0-9 ]+", " ", prompt.lower()).split())
         if key in seen:
             continue
+        answer = make_answer(details, rng)
+        if not guard.admit(prompt + "\n" + answer, group=f"{intent}/{details['branch']}"):
+            continue
         seen.add(key)
-        rows.append({"id": f"{split}-{len(rows):05d}", "prompt": prompt, "completion": make_answer(details, rng),
-                     "intent": intent})
+        rows.append({"id": f"{split}-{len(rows):05d}", "prompt": prompt, "completion": answer, "intent": intent})
     if len(rows) < n:
         raise RuntimeError(f"could not draw {n} unique {split} prompts; add phrasing")
     return rows
@@ -251,9 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE)
     args = ap.parse_args(argv)
     pools = build_pools(random.Random(args.seed))
-    train = sample_split(pools, "train", N_TRAIN, random.Random(args.seed + 1), set())
+    guard = NearDupGuard(NAMES)
+    train = sample_split(pools, "train", N_TRAIN, random.Random(args.seed + 1), set(), guard)
     taken = {" ".join(re.sub(r"[^a-z0-9 ]+", " ", r["prompt"].lower()).split()) for r in train}
-    test = sample_split(pools, "test", N_TEST, random.Random(args.seed + 2), taken)
+    test = sample_split(pools, "test", N_TEST, random.Random(args.seed + 2), taken, guard)
     write_jsonl(args.out / "train.jsonl", train)
     write_jsonl(args.out / "test.jsonl", test)
     print(f"{len(INTENTS)} intents, {len(train)} train, {len(test)} test -> {args.out}")
