@@ -190,3 +190,16 @@ def test_request_log_rows_name_the_key_and_version_never_the_key(client, live):
     assert row["request"]["messages"][0]["content"] == "I am reachable at <EMAIL_ADDRESS_1>"
     assert any(x["status"] == 404 and x["key_name"] == "app" for x in rows)  # refused requests are logged too
     assert not any(k in json.dumps(rows) for k in live.keys.values())
+
+
+def test_open_local_serves_without_keys_on_loopback(live):
+    from serve_helpers import start_server as start
+
+    local = start(live.spec, live.ws, open_local=True)
+    try:
+        c = openai.OpenAI(base_url=local.base_url, api_key="unused", max_retries=0)
+        assert VERSION in {m.id for m in c.models.list()}
+        forbidden = httpx.get(local.base_url + "/admin/keys")
+        assert forbidden.status_code == 403  # local callers are users, not admins
+    finally:
+        local.stop()

@@ -36,9 +36,9 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(tmp_path, tiny_model_d
                       suppress_health_check=list(HealthCheck))
             def check(case, real_model):
                 if real_model and isinstance(case.body, dict) and "model" in case.body:
-                    case.body["model"] = "support-bot@1"  # reach generation, not only the 404
+                    case.body = {**case.body, "model": "support-bot@1"}  # reach generation, not only the 404
                 resp = case.call(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-                statuses.append((op.path, resp.status_code))
+                statuses.append((case.path, resp.status_code))
                 if resp.status_code >= 500:
                     failures.append((case.method, case.formatted_path, case.body, resp.status_code, resp.text[:300]))
 

@@ -105,7 +105,7 @@ class LocalEngine:
             try:
                 if not job.cancelled:
                     decoder = Decoder(job.loaded, job.autocast)
-                    for deltas in decoder.run(job.prompt, job.params, lambda: job.cancelled, job.constraint):
+                    for deltas in decoder.run(job.prompt, job.params, job.cancel_event.is_set, job.constraint):
                         job.steps += 1
                         self._send(loop, out, deltas)
                 self._send(loop, out, _END)

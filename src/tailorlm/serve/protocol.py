@@ -84,4 +84,3 @@ class CompletionRequest(_Sampling):
 
     prompt: Union[str, list[str]]
     logprobs: Optional[int] = Field(default=None, ge=0, le=5)
-    echo: Optional[bool] = False
