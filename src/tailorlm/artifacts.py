@@ -123,19 +123,23 @@ def check_replaceable(final: str | Path, *, force: bool = False, protect: Iterab
                            "was left as it is. Give a new folder, empty it yourself, or pass --force to replace it.")
 
 
-def _clean_leftovers(final: Path) -> None:
-    """Remove the staging/trash siblings of ``final`` left by a writer that was killed.
+_LEFTOVER = re.compile(r"^\.(?:staging-(?P<staged>.+)-(?P<spid>\d+)-[a-z0-9_]+|trash-(?P<trashed>.+)-(?P<tpid>\d+))$")
 
-    A writer killed between its two renames left ``final`` missing and the old folder in its trash
-    sibling: that folder is put back, so a kill never loses the previous version.
+
+def _clean_leftovers(parent: Path) -> None:
+    """Remove the ``.staging-*``/``.trash-*`` folders in ``parent`` left by writers that were killed.
+
+    Only names this module makes, and only of processes that are gone. A writer killed between
+    its two renames left its target missing and the old folder in ``.trash-NAME-PID``: that folder
+    is put back, so a kill never loses the previous version.
     """
-    pattern = re.compile(rf"^\.(staging|trash)-{re.escape(final.name)}-(\d+)(-.*)?$")
-    for sib in list(final.parent.iterdir()):
-        m = pattern.match(sib.name)
-        if not m or _pid_alive(int(m.group(2))):
+    for sib in list(parent.iterdir()):
+        m = _LEFTOVER.match(sib.name)
+        if not m or _pid_alive(int(m.group("spid") or m.group("tpid"))):
             continue
-        if m.group(1) == "trash" and not final.exists() and sib.is_dir():
-            os.replace(sib, final)
+        target = parent / m.group("trashed") if m.group("trashed") else None
+        if target is not None and sib.is_dir() and not target.exists():
+            os.replace(sib, target)
         elif sib.is_dir():
             shutil.rmtree(sib, ignore_errors=True)
         else:
@@ -168,7 +172,7 @@ def atomic_dir(final: str | Path, *, force: bool = False, protect: Iterable[str 
     final = Path(final).expanduser().resolve()
     check_replaceable(final, force=force, protect=protect)
     final.parent.mkdir(parents=True, exist_ok=True)
-    _clean_leftovers(final)
+    _clean_leftovers(final.parent)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".staging-{final.name}-{os.getpid()}-"))
     try:
         yield staging
