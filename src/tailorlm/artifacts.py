@@ -29,6 +29,8 @@ def atomic_open(path: str | Path, mode: str = "w"):
         mode: ``"w"`` (text, UTF-8) or ``"wb"``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UnsafeTarget(f"{path} is a folder; give a file path to write (nothing was written).")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -90,7 +92,7 @@ def check_replaceable(final: str | Path, *, force: bool = False, protect: Iterab
     """Refuse to replace ``final`` unless that cannot lose anything tailorlm did not write.
 
     An absent or empty folder is fine; an existing one must hold :data:`MARKER` (a previous tailorlm
-    output) unless ``force``. Never, even with ``force``: a file, the current folder or a folder
+    output) or lie inside a ``.tailor/`` folder, unless ``force``. Never, even with ``force``: a file, the current folder or a folder
     above it, the home folder, a ``protect`` path or a folder above one, or a folder holding a
     ``tailor.yaml`` or ``.tailor/``.
 
@@ -118,7 +120,9 @@ def check_replaceable(final: str | Path, *, force: bool = False, protect: Iterab
     if hit is not None:
         raise UnsafeTarget(f"{final} holds a tailorlm project ({hit}); replacing it would delete it, so nothing "
                            "was written (--force does not override this). Write to a new folder instead.")
-    if not force and not (final / MARKER).is_file():
+    # Inside a project's .tailor/ every folder is tailorlm's own (including ones written before the marker).
+    owned = ".tailor" in final.parent.parts
+    if not force and not owned and not (final / MARKER).is_file():
         raise UnsafeTarget(f"{final} already exists and was not written by tailorlm (no {MARKER} file), so it "
                            "was left as it is. Give a new folder, empty it yourself, or pass --force to replace it.")
 
