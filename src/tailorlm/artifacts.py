@@ -69,7 +69,8 @@ class UnsafeTarget(UserError):
     """Writing the folder would destroy something tailorlm did not make."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (leftovers of a live writer are kept)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -139,7 +140,7 @@ def _clean_leftovers(parent: Path) -> None:
     """
     for sib in list(parent.iterdir()):
         m = _LEFTOVER.match(sib.name)
-        if not m or _pid_alive(int(m.group("spid") or m.group("tpid"))):
+        if not m or pid_alive(int(m.group("spid") or m.group("tpid"))):
             continue
         target = parent / m.group("trashed") if m.group("trashed") else None
         if target is not None and sib.is_dir() and not target.exists():
