@@ -29,6 +29,8 @@ def atomic_open(path: str | Path, mode: str = "w"):
         mode: ``"w"`` (text, UTF-8) or ``"wb"``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UnsafeTarget(f"{path} is a folder; give a file path to write (nothing was written).")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -67,7 +69,8 @@ class UnsafeTarget(UserError):
     """Writing the folder would destroy something tailorlm did not make."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (leftovers of a live writer are kept)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -90,7 +93,7 @@ def check_replaceable(final: str | Path, *, force: bool = False, protect: Iterab
     """Refuse to replace ``final`` unless that cannot lose anything tailorlm did not write.
 
     An absent or empty folder is fine; an existing one must hold :data:`MARKER` (a previous tailorlm
-    output) unless ``force``. Never, even with ``force``: a file, the current folder or a folder
+    output) or lie inside a ``.tailor/`` folder, unless ``force``. Never, even with ``force``: a file, the current folder or a folder
     above it, the home folder, a ``protect`` path or a folder above one, or a folder holding a
     ``tailor.yaml`` or ``.tailor/``.
 
@@ -118,24 +121,30 @@ def check_replaceable(final: str | Path, *, force: bool = False, protect: Iterab
     if hit is not None:
         raise UnsafeTarget(f"{final} holds a tailorlm project ({hit}); replacing it would delete it, so nothing "
                            "was written (--force does not override this). Write to a new folder instead.")
-    if not force and not (final / MARKER).is_file():
+    # Inside a project's .tailor/ every folder is tailorlm's own (including ones written before the marker).
+    owned = ".tailor" in final.parent.parts
+    if not force and not owned and not (final / MARKER).is_file():
         raise UnsafeTarget(f"{final} already exists and was not written by tailorlm (no {MARKER} file), so it "
                            "was left as it is. Give a new folder, empty it yourself, or pass --force to replace it.")
 
 
-def _clean_leftovers(final: Path) -> None:
-    """Remove the staging/trash siblings of ``final`` left by a writer that was killed.
+_LEFTOVER = re.compile(r"^\.(?:staging-(?P<staged>.+)-(?P<spid>\d+)-[a-z0-9_]+|trash-(?P<trashed>.+)-(?P<tpid>\d+))$")
 
-    A writer killed between its two renames left ``final`` missing and the old folder in its trash
-    sibling: that folder is put back, so a kill never loses the previous version.
+
+def _clean_leftovers(parent: Path) -> None:
+    """Remove the ``.staging-*``/``.trash-*`` folders in ``parent`` left by writers that were killed.
+
+    Only names this module makes, and only of processes that are gone. A writer killed between
+    its two renames left its target missing and the old folder in ``.trash-NAME-PID``: that folder
+    is put back, so a kill never loses the previous version.
     """
-    pattern = re.compile(rf"^\.(staging|trash)-{re.escape(final.name)}-(\d+)(-.*)?$")
-    for sib in list(final.parent.iterdir()):
-        m = pattern.match(sib.name)
-        if not m or _pid_alive(int(m.group(2))):
+    for sib in list(parent.iterdir()):
+        m = _LEFTOVER.match(sib.name)
+        if not m or pid_alive(int(m.group("spid") or m.group("tpid"))):
             continue
-        if m.group(1) == "trash" and not final.exists() and sib.is_dir():
-            os.replace(sib, final)
+        target = parent / m.group("trashed") if m.group("trashed") else None
+        if target is not None and sib.is_dir() and not target.exists():
+            os.replace(sib, target)
         elif sib.is_dir():
             shutil.rmtree(sib, ignore_errors=True)
         else:
@@ -168,7 +177,7 @@ def atomic_dir(final: str | Path, *, force: bool = False, protect: Iterable[str 
     final = Path(final).expanduser().resolve()
     check_replaceable(final, force=force, protect=protect)
     final.parent.mkdir(parents=True, exist_ok=True)
-    _clean_leftovers(final)
+    _clean_leftovers(final.parent)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".staging-{final.name}-{os.getpid()}-"))
     try:
         yield staging

@@ -3,6 +3,7 @@
 ```
 .tailor/
   tailor.db                      SQLite store (or any SQLAlchemy URL from workspace.store_url)
+  lock, lock.json                the one-writer lock and its holder (tailorlm.lock)
   cache/                         stage cache markers
   datasets/<name>/<version>/     train/val/test.parquet, card.md, quarantine.jsonl, manifest.json
   runs/<run-id>/                 checkpoints/, metrics.jsonl, loss.png, spec.resolved.yaml

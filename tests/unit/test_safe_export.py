@@ -113,3 +113,29 @@ def test_atomic_dir_refuses_a_folder_holding_a_project_even_with_force(tmp_path)
         with atomic_dir(tmp_path / "old", force=True):
             pass
     assert (tmp_path / "old" / "inner" / "tailor.yaml").exists()
+
+
+def test_leftovers_of_other_targets_in_the_same_folder_are_cleaned_too(tmp_path):
+    pid = _dead_pid()
+    (tmp_path / f".staging-v1-{pid}-k3j4h5g6").mkdir()  # a killed writer of another version
+    (tmp_path / f".trash-v0-{pid}").mkdir()  # killed between its renames: v0 is put back
+    (tmp_path / "keep-me").mkdir()
+    with atomic_dir(tmp_path / "v2") as staging:
+        (staging / "f").write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep-me", "v0", "v2"]
+
+
+def test_folders_inside_tailor_dir_written_before_the_marker_are_still_replaced(tmp_path):
+    old = tmp_path / ".tailor" / "datasets" / "t" / "abc123"
+    old.mkdir(parents=True)
+    (old / "train.parquet").write_text("old")  # an older tailorlm's version: no marker
+    with atomic_dir(old) as staging:
+        (staging / "train.parquet").write_text("new")
+    assert (old / "train.parquet").read_text() == "new"
+
+
+def test_a_file_writer_pointed_at_a_folder_is_refused(project, tmp_path):
+    res = runner.invoke(app, ["audit", "export", "--out", str(tmp_path), "--spec", str(project / "tailor.yaml")])
+    assert res.exit_code == 2 and "is a folder" in res.output
+    assert isinstance(res.exception, SystemExit)  # a message, not an uncaught exception
+    assert (project / "tailor.yaml").exists()

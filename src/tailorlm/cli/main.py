@@ -40,8 +40,11 @@ class _Root(TyperGroup):
             return super().invoke(ctx)
         except UserError as exc:
             _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing half-written was kept (outputs appear only when complete). Run the command "
+                  "again to continue (train: add --resume).", 130)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and "No space left" not in str(exc):
                 raise
             _fail(f"no space left on the device while writing {exc.filename or 'an output'}. Nothing half-written "
                   "was kept (outputs appear only when complete); free some space and rerun the command.", 2)

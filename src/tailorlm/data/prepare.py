@@ -88,12 +88,12 @@ def remove_leftovers(parent: Path) -> list[Path]:
     """
     import re
 
-    from ..artifacts import _pid_alive
+    from ..artifacts import pid_alive
 
     gone = []
     for p in parent.glob(".work-*"):
         m = re.match(r"^\.work-(\d+)-", p.name)
-        if m and _pid_alive(int(m.group(1))):
+        if m and pid_alive(int(m.group(1))):
             continue
         shutil.rmtree(p, ignore_errors=True)
         gone.append(p)
