@@ -433,6 +433,7 @@ def resolve_overlaps(results: list, priority: frozenset[str] = frozenset(), text
 
 
 CHUNK_CHARS = 50_000
+SLOT_KEY = "TEMPLATE_SLOT"  # in a record's PII counts: template slots kept as they are (not PII)
 
 
 def chunk_text(text: str, size: int) -> list[tuple[int, str]]:
@@ -565,7 +566,8 @@ class Scrubber:
                       ) -> list[tuple[list[str], Counter]]:
         """Scrub many records at once; each record is a list of text fields sharing one placeholder map.
 
-        ``labels`` (the label vocabulary) are never redacted.
+        ``labels`` (the label vocabulary) are never redacted. The counts are per entity type, plus
+        :data:`SLOT_KEY` for the template slots kept as they are.
         """
         flat = [t for fields in records for t in fields]
         results = self.analyze(flat, labels=labels)
@@ -577,7 +579,11 @@ class Scrubber:
                 new, c = self.redact(t, results[k], mapping)
                 texts.append(new)
                 counts.update(c)
+                if self.keep_slots:
+                    counts[SLOT_KEY] += len(find_slots(t))
                 k += 1
+            if not counts[SLOT_KEY]:
+                del counts[SLOT_KEY]
             out.append((texts, counts))
         return out
 
