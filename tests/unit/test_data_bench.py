@@ -1,10 +1,4 @@
-"""bench/data_pipeline.py's judge: one PASS/FAIL line per aim, the exit status follows the verdicts.
-
-These tests feed the judge (``check_aims``/``report_checks``) chosen inputs around each aim's
-threshold; they say nothing about how fast the data stage is. The measured figures come from
-running the bench itself (docs/benchmarks.md); a small real run takes ~5 minutes on 2 cores, too
-long for the unit tier.
-"""
+"""bench/data_pipeline.py judges its own results: one PASS/FAIL line per aim of the data issue."""
 
 from __future__ import annotations
 
@@ -25,37 +19,40 @@ def bench():
     return mod
 
 
-# Inputs that meet every aim (shaped like the bench's own results JSON).
+# A run that meets every aim (memory as recorded 2026-11-23; PII figures at the targets of the PII issue).
 RESULTS = {
     "end_to_end": [{"records": 100_000, "rss_main_mb": 562.0, "rss_worker_max_mb": 601.0},
                    {"records": 10_000, "rss_main_mb": 502.0, "rss_worker_max_mb": 576.0}],
-    "pii_step": {"speedup_single": 6.6, "baseline_records_per_s": 82.0, "ours_single_records_per_s": 537.7},
-    "pii_recall": {"ours_recall": 0.931, "baseline_recall": 0.917, "labelled_records": 240},
+    "pii_step": {"speedup_single_cpu": 2.1, "baseline_records_per_cpu_s": 195.0, "ours_single_records_per_cpu_s": 410.0},
+    "pii_recall": {"file": "heldout.jsonl",
+                   "groups": {"structured": {"tailorlm": 1.0, "presidio": 0.91, "gold": 462},
+                              "names": {"tailorlm": 0.96, "presidio": 0.76, "gold": 397},
+                              "addresses": {"tailorlm": 0.91, "presidio": 0.32, "gold": 458},
+                              "dates_ages": {"tailorlm": 1.0, "presidio": 0.84, "gold": 229},
+                              "places": {"tailorlm": 0.8, "presidio": 0.5, "gold": 353}},
+                   "unchanged": {"tailorlm": 0.98, "presidio": 0.26}},
 }
+AIMS = {"PII speed-up": True, "PII structured": True, "PII names": True, "PII addresses": True,
+        "PII dates_ages": True, "PII-free unchanged": True, "memory": True}
 
 
 def _verdicts(bench, results):
     return {c["name"]: c["ok"] for c in bench.check_aims(results)}
 
 
-def test_results_meeting_every_aim_pass(bench, capsys):
+def test_recorded_run_meets_every_aim(bench, capsys):
     checks = bench.check_aims(RESULTS)
-    assert {c["name"]: c["ok"] for c in checks} == {"PII speed-up": True, "PII recall": True, "memory": True}
+    assert {c["name"]: c["ok"] for c in checks} == AIMS
     assert bench.report_checks(checks) is True
     out = capsys.readouterr().out
-    assert "PASS  PII speed-up: 6.6x" in out and "(1.12x)" in out and out.strip().endswith("RESULT: PASS")
-
-
-@pytest.mark.parametrize("speedup, ok", [(5.0, True), (4.99, False)])
-def test_speed_aim_threshold_is_inclusive(bench, speedup, ok):
-    results = copy.deepcopy(RESULTS)
-    results["pii_step"]["speedup_single"] = speedup
-    assert _verdicts(bench, results)["PII speed-up"] is ok
+    assert "PASS  PII speed-up: 2.10x" in out and "(1.12x)" in out and out.strip().endswith("RESULT: PASS")
 
 
 @pytest.mark.parametrize("path, value, missed", [
-    (("pii_step", "speedup_single"), 4.9, "PII speed-up"),
-    (("pii_recall", "ours_recall"), 0.9, "PII recall"),
+    (("pii_step", "speedup_single_cpu"), 1.9, "PII speed-up"),
+    (("pii_recall", "groups", "names", "tailorlm"), 0.94, "PII names"),            # under the target
+    (("pii_recall", "groups", "addresses", "presidio"), 0.95, "PII addresses"),    # under Presidio
+    (("pii_recall", "unchanged", "tailorlm"), 0.96, "PII-free unchanged"),
     (("end_to_end", 0, "rss_main_mb"), 1004.0, "memory"),        # 2.0x the 10k peak: growing with the data
     (("end_to_end", 0, "rss_worker_max_mb"), 1200.0, "memory"),
 ])

@@ -124,9 +124,9 @@ def test_percentiles_hand_computed():
 
 
 def test_task_metric_names_match_spec_checks():
-    from tailorlm.spec.checks import COMMON_METRICS, TASK_METRICS
+    from tailorlm.spec.checks import COMMON_METRICS, CONFIDENCE_METRICS, TASK_METRICS
 
     for task, names in M.TASK_QUALITY.items():
         # Every quality metric a task reports may be used in its criteria, and vice versa.
         assert set(names) <= TASK_METRICS[task] | COMMON_METRICS, task
-        assert TASK_METRICS[task] - {"perplexity", "eval_loss"} <= set(names), task
+        assert TASK_METRICS[task] - {"perplexity", "eval_loss"} - CONFIDENCE_METRICS <= set(names), task

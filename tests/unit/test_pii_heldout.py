@@ -21,3 +21,12 @@ def test_heldout_offsets_match_values():
         rec = json.loads(line)
         for sp in rec["spans"]:
             assert rec["text"][sp["start"]:sp["end"]] == sp["value"], rec["id"]
+
+
+def test_tuning_and_heldout_sets_share_no_text():
+    def texts(name):
+        return {json.loads(line)["text"] for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines()}
+
+    heldout, tuning = texts("heldout.jsonl"), texts("tuning.jsonl")
+    assert len(heldout) > 800 and len(tuning) > 600
+    assert not heldout & tuning, sorted(heldout & tuning)[:5]

@@ -1,4 +1,10 @@
-"""PII that leaked before (world formats, names however typed) and text that was over-redacted (issue 16/17)."""
+"""PII that leaked before (world formats, names however typed) and text that was over-redacted (issue 16/17).
+
+Every example of ``LEAKED_BEFORE`` and ``OVER_REDACTED_BEFORE`` was run against the scrubber as it
+was before this work (commit e086354) and leaked or was changed there. ``NUMERIC_DISTRACTORS``
+were left alone then too; they guard the new recognizers (a 12-digit order number has a card's and
+a phone's shape).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +25,11 @@ def scrub(s: Scrubber, text: str, labels=()) -> str:
     return out
 
 
-@pytest.mark.parametrize("text, leaked", [
-    ("You can reach me on 06 12 34 56 78 after work.", ["06 12 34 56 78"]),        # French phone, no country code
-    ("Please use +43 342990705219 from now on.", ["342990705219"]),                 # Austrian, long
+LEAKED_BEFORE = [
+    ("Please use +43 342990705219 from now on.", ["342990705219"]),                 # Austrian phone, long
     ("someone used my card 4539 1488 0343 6468 without asking", ["4539 1488 0343 6468"]),  # fails Luhn
-    ("card 3721-1325-0729-143 was charged", ["3721-1325-0729-143"]),               # 15 digits, odd grouping
-    ("refund to gb82west12345698765432 please", ["gb82west12345698765432"]),       # IBAN in lower case
+    ("card 6011135040844568123 was charged", ["6011135040844568123"]),             # 19 digits
+    ("card 4111 1111 1111 1112 was charged", ["4111 1111 1111 1112"]),             # grouped, fails Luhn
     ("Ship it to Hauptstraße 12, 10115 Berlin please", ["Hauptstraße", "10115"]),  # house number after the street
     ("Delivery address:\nPaula Dima\nDrumul Ionescu Nr. 45\n439752 Modelu\nRomania",
      ["Paula", "Drumul Ionescu", "439752", "Modelu", "Romania"]),                  # multi-line block with country
@@ -32,32 +37,45 @@ def scrub(s: Scrubber, text: str, labels=()) -> str:
     ("Customer Ishani Dhar, born on May 16, 2003, asked for a statement.", ["May 16, 2003"]),  # date of birth
     ("hi, i am 80 years old and can't log in", ["80"]),                           # age
     ("my mum is 71 and needs power of attorney", ["71"]),                          # age, family context
-    ("Call back Ms Olesen after 3pm.", ["Ms", "Olesen"]),                          # title and surname
+    ("call back mrs okafor after 3pm", ["mrs", "okafor"]),                          # title and surname
     ("I'm a Dutch citizen living abroad, can I keep the account?", ["Dutch"]),    # nationality
     ("Thanks. I met john smith at the branch.", ["john", "smith"]),                # lower-case name, prefilter
     ("hi maria, my card is blocked", ["maria"]),                                   # name after a greeting
     ("the fee is wrong.\n\nKIND REGARDS,\nEIJA LAITINEN", ["EIJA", "LAITINEN"]),   # capitals after a sign-off
     ("thank you,\nolivier de wolf", ["olivier", "wolf"]),                          # particle inside a name
-])
+]
+FOUND_BEFORE = [  # found before this work too: must stay found
+    ("You can reach me on 06 12 34 56 78 after work.", ["06 12 34 56 78"]),        # French phone, no country code
+    ("refund to gb82west12345698765432 please", ["gb82west12345698765432"]),       # IBAN in lower case
+    ("Call back Ms Olesen after 3pm.", ["Olesen"]),
+]
+
+
+@pytest.mark.parametrize("text, leaked", LEAKED_BEFORE + FOUND_BEFORE)
 def test_leak_categories_are_redacted(scrubber, text, leaked):
     out = scrub(scrubber, text)
     for value in leaked:
         assert value not in out, (value, out)
 
 
-@pytest.mark.parametrize("text", [
-    "please urgent mobile problem",
-    "address update: how do I change where statements go?",
+OVER_REDACTED_BEFORE = [
+    "please urgent mobile problem",                       # was "<ORGANIZATION_1> problem"
     "Is Visa accepted for the $40.00 top-up?",
     "Visa or Mastercard, which has lower fees?",
+    "case CS-870947 opened 28.4.2025",                    # was "<PERSON_1> opened ..."
+    "Model B-823 battery lasts 6 hours",
+    "Our office IP got blocked at 10:45, ticket #458213",
+]
+NUMERIC_DISTRACTORS = [
+    "address update: how do I change where statements go?",
     "purchase 370795561790 was charged twice",
     "my order number is 750237066429, where is it",
     "Reference RF62503907: 78.239,00 € debited on 2024/4/02",
-    "case CS-870947 opened 28.4.2025",
-    "Model B-823 battery lasts 6 hours",
     "Delivery slot 20:00-14:45 on 2024/1/02 please",
-    "Our office IP got blocked at 10:45, ticket #458213",
-])
+]
+
+
+@pytest.mark.parametrize("text", OVER_REDACTED_BEFORE + NUMERIC_DISTRACTORS)
 def test_ordinary_text_and_numbers_are_left_alone(scrubber, text):
     assert scrub(scrubber, text) == text
 

@@ -39,7 +39,16 @@ def project(tmp_path):
 
 
 def _files(root: Path) -> dict[str, int]:
-    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    """Every file's mtime, and the store's rows (a refused command may open the SQLite store, which
+    folds its write-ahead log back on close: that changes file times, not contents)."""
+    import sqlite3
+
+    out: dict[str, object] = {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*")
+                              if p.is_file() and not p.name.startswith("tailor.db")}
+    with sqlite3.connect(root / "tailor.db") as conn:
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+            out[f"rows:{table}"] = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    return out
 
 
 @pytest.fixture()

@@ -101,11 +101,13 @@ def _expected_rank_tokens(tmp_path, ds, base, world: int, steps: int) -> list[li
     from tailorlm.models.loader import load_tokenizer
     from tailorlm.spec import load_spec
     from tailorlm.train.collate import collate, plan_batches
+    from tailorlm.train.classifier import resolve_head
     from tailorlm.train.run import build_rows
 
     spec = load_spec(str(tmp_path / "tailor.yaml"))
     tok = load_tokenizer(str(base))
-    rows, packed, *_ = build_rows(spec, ds, tok, False)
+    head, _ = resolve_head(spec.objective.task, spec.train.head, spec.train.method)  # as run_training picks it
+    rows, packed, *_ = build_rows(spec, ds, tok, False, head)
     t = spec.train
     plan = plan_batches([sum(len(s) for s in r) for r in rows["train"]], t.batch_size, t.seed, 0, t.group_by_length)
     n = [collate([rows["train"][i] for i in b], tok.pad_token_id, packed).n_tokens for b in plan]

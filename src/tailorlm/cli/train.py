@@ -23,7 +23,6 @@ def train(
     """
     spec = load(spec_path)
     from ..pipeline import Context, stage_data, stage_train
-    from ..errors import UserError
     from ..train.monitor import TrainingDiverged
 
     from ..lock import project_lock
@@ -35,7 +34,7 @@ def train(
             run = stage_train(ctx, dataset, resume=resume)
     except TrainingDiverged as exc:
         fail(str(exc), code=1)
-    except (ValueError, FileNotFoundError, UserError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # the UserError family is printed by the CLI root
         fail(str(exc))
     if json_out:
         print_json(run.to_dict())

@@ -48,6 +48,7 @@ class CardStats:
     pii_kept: Counter = field(default_factory=Counter)
     pii_all: Counter = field(default_factory=Counter)
     records_with_pii: int = 0
+    slots_kept: int = 0  # template slots ({{Order Number}}, <ORDER_ID>, [name]) left as they are
     ntokens: array = field(default_factory=lambda: array("i"))  # 4 bytes per kept record
     truncated: int = 0
     demo: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
@@ -160,6 +161,9 @@ def _pii_section(stats: CardStats, manifest: dict[str, Any]) -> list[str]:
            else "No PII found.",
            f"{stats.records_with_pii} kept records contained PII; it was replaced by typed placeholders "
            "such as `<PERSON_1>`."]
+    if stats.slots_kept:
+        out.append(f"Template slots found and kept as they are (never redacted or split): {stats.slots_kept} "
+                   "(`{{…}}`, `{…}`, `<…>`, `[…]`).")
     return out
 
 

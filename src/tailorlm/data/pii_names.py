@@ -33,7 +33,7 @@ charge charges sale sales post wire transfer fee fees rate loan help home online
 visa amex delta royal golden silver happy lucky honey sugar candy cookie baby angel sweet
 mall shop store branch bond jean jersey marsh moon nova pat pierre rocky sandy sterling storm sonny stone tiny victory will wood worth
 """.split())
-_WORD = re.compile(r"[^\W\d_][^\W\d_'’-]*")
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")  # O'Connor, Jean-Pierre: one word
 GREETINGS = r"(?:hi|hello|hey|dear|hiya|morning|good morning|good afternoon|good evening|thanks|thank you|cheers)"
 SIGN_OFFS = (r"(?:regards|kind regards|best regards|warm regards|best wishes|best|thanks|thank you|many thanks|cheers|"
              r"sincerely|yours sincerely|yours faithfully|yours|respectfully|take care|love)")
@@ -67,6 +67,8 @@ def _deaccent(word: str) -> str:
 def is_first_name(word: str) -> bool:
     """True when ``word`` (any case, accents or not: "Pénélope") is a lexicon first name."""
     names, low = first_names(), word.lower()
+    if "-" in low:  # "jean-pierre": a name when its first part is
+        low = low.split("-")[0]
     return low in names or _deaccent(low) in names
 
 
@@ -75,6 +77,13 @@ def _plain(word: str) -> bool:
 
     low = word.lower()
     return len(word) >= 2 and low not in STOP_WORDS and low not in COMMON_WORDS
+
+
+def _capitalized_in_cased(text: str, word: str) -> bool:
+    """A Capitalized word (not a stop word) in a text with lower-case words: "Gillian Hall here"."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return word[:1].isupper() and not word.isupper() and word.lower() not in STOP_WORDS and text != text.upper()
 
 
 def has_name_word(text: str) -> bool:
@@ -114,7 +123,7 @@ def _name_after(text: str, pos: int, names: frozenset[str], max_words: int = 3) 
     for m in _WORD.finditer(text, pos):
         w = m.group(0)
         if words and (text[words[-1].end():m.start()] not in (" ", "-") or
-                      not (_plain(w) or w.lower() in PARTICLES)):
+                      not (_plain(w) or w.lower() in PARTICLES or _capitalized_in_cased(text, w))):
             break
         if not words and (m.start() != pos or not is_first_name(w)):
             return None

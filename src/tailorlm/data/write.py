@@ -104,6 +104,7 @@ def _account(row, i, status, dedup, id_of, stats, counts, logs) -> bool:
 
 def _observe(row: dict[str, Any], split: str, stats: CardStats) -> None:
     pii = json.loads(row["pii"] or "{}")
+    stats.slots_kept += pii.pop("TEMPLATE_SLOT", 0)  # template slots are counted, not PII
     stats.pii_kept.update(pii)
     stats.records_with_pii += bool(pii)
     stats.ntokens.append(int(row["ntokens"]))
@@ -135,7 +136,7 @@ def _stream(ds, out: Path, status, dedup, split_of, stats) -> tuple[dict, dict[s
             for row in table.to_pylist():
                 src = by_source.setdefault(row["source"], Counter())
                 src["records_in"] += 1
-                stats.pii_all.update(json.loads(row["pii"] or "{}"))
+                stats.pii_all.update({k: v for k, v in json.loads(row["pii"] or "{}").items() if k != "TEMPLATE_SLOT"})
                 if _account(row, i, status, dedup, id_of, stats, counts, logs):
                     split = SPLITS[split_of[i]]
                     src["kept"] += 1
@@ -182,6 +183,7 @@ def write_version(spec, files, ds, status, dedup, split_of, labels, out: Path, s
     counts["pii"] = dict(sorted(stats.pii_kept.items()))
     counts["shared_ids"] = {"records_renamed": shared_ids.records, "ids": shared_ids.ids} if shared_ids else \
         {"records_renamed": 0, "ids": 0}
+    counts["template_slots"] = stats.slots_kept
     version = sha256_json({"rows": hashes, "data": version_section(spec)})[:12]
     d = spec.data
     manifest = {

@@ -20,7 +20,11 @@ COMMON_METRICS = {
     "mean_completion_tokens",
     "hallucination_rate",
     "compliance_violation_rate",
+    "train_seconds",
+    "eval_seconds",
 }
+# Reported by systems whose answers carry probabilities (scoring.add_confidence), not quality metrics.
+CONFIDENCE_METRICS = {"expected_calibration_error", "mean_confidence", "routed_rate", "answered_accuracy"}
 TASK_METRICS = {
     "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1", "expected_calibration_error",
                        "mean_confidence", "routed_rate", "answered_accuracy"},
