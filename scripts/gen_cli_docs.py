@@ -22,7 +22,7 @@ from tailorlm.cli.main import app  # noqa: E402
 
 def walk(cmd: click.Command, path: list[str]):
     yield path, cmd
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "commands"):  # a group (typer vendors its own click, so no isinstance check)
         for name in sorted(cmd.commands):
             yield from walk(cmd.commands[name], [*path, name])
 
