@@ -27,7 +27,7 @@ from ..workspace import Workspace
 from . import checkpoints as ck
 from .collate import pack_rows, packing_efficiency, plan_batches
 from .export import save_artifact
-from .loop import LoopConfig, run_loop, total_steps
+from .loop import LoopConfig, run_loop, selection_is_exact, total_steps
 from .methods import apply_method, learning_rate, virtual_token_offset
 from .pretrain import encode_text_split
 from .sft import encode_sft_split
@@ -277,6 +277,8 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
                      offset=virtual_token_offset(tspec), autocast=_autocast(loaded, accelerator, spec.model.dtype),
                      device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
                      share_prefix=not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1)
+    # Single process only: under DDP/FSDP/DeepSpeed the head call outside the wrapped forward is untested.
+    cfg.select_logits = world == 1 and selection_is_exact(model, cfg.device)
     return model, optimizer, scheduler, cfg
 
 
