@@ -90,3 +90,27 @@ def test_selection_is_refused_for_virtual_token_methods(method, tiny_model_dir):
     torch.manual_seed(0)
     model = apply_method(AutoModelForCausalLM.from_pretrained(tiny_model_dir), TrainSpec(method=method))
     assert not selection_is_exact(model)
+
+
+@pytest.mark.parametrize("method, expected", [("lora", "labelled positions per row"),
+                                              ("prompt", "logits_to_keep (batch union)")])
+def test_a_training_run_uses_selection_where_exact_and_records_it(method, expected, tiny_model_dir, tmp_path):
+    import json
+    import math
+
+    from sqlalchemy import text
+
+    from tailorlm.spec import parse_spec
+    from tailorlm.train import run_training
+    from tailorlm.train.fixtures import write_dataset_version
+    from tailorlm.workspace import Workspace
+
+    ds = write_dataset_version(tmp_path / "ds", n_train=8, n_val=2)
+    spec = parse_spec({"project": "t", "data": {"sources": [{"path": "x.jsonl"}]}, "model": {"base": str(tiny_model_dir)},
+                       "train": {"method": method, "max_steps": 2, "batch_size": 4, "eval_every": 2}}, tmp_path)
+    ws = Workspace(tmp_path)
+    run = run_training(spec, ws, ds, progress=False)
+    with ws.store.engine.connect() as conn:
+        info = json.loads(conn.execute(text("SELECT info FROM runs WHERE id=:i"), {"i": run.run_id}).scalar_one())
+    assert info["lm_head"] == expected
+    assert run.metrics["steps"] == 2 and math.isfinite(run.metrics["train_loss"])

@@ -143,7 +143,8 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator)
     info = {"run_key": key, "method": spec.train.method, "packing_efficiency": eff, "skipped": skipped,
             "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": cfg.lr,
-            "precision": precision(loaded, accelerator, cfg.autocast)}
+            "precision": precision(loaded, accelerator, cfg.autocast),
+            "lm_head": "labelled positions per row" if cfg.select_logits else "logits_to_keep (batch union)"}
     log.info("training precision: %s", info["precision"])
     try:
         result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
