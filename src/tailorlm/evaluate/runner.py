@@ -16,6 +16,7 @@ from ..errors import UserError
 from ..results import DatasetVersion, EvalResult, TrainRun
 from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
+from .hallucination import answer_vocabulary
 from .scoring import SystemScore, score_system
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     systems, skipped = active_systems(spec.eval.systems, run)
     labels = list(spec.objective.labels or dataset.labels)
     needs_train = task != "continued_pretraining" and (
-        "few_shot" in systems or (any(s in USES_RAG for s in systems) and not spec.eval.rag_documents))
+        "few_shot" in systems or (any(s in USES_RAG for s in systems) and not spec.eval.rag_documents)
+        or task in ("generation", "chat"))  # generation: training answers back names (hallucination)
     train_rows = load_rows(dataset.split_path("train"), 0, "train") if needs_train else []
     if task == "continued_pretraining":
         from .perplexity import score_perplexity
@@ -131,7 +133,9 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
         retriever = _retriever(spec, train_rows) if any(s in USES_RAG for s in systems) else None
         plans = plan_systems(systems, test_rows, train_rows, spec.objective, labels, spec.eval, retriever)
         gens, seconds = generate_all(plans, spec, run, labels, progress)
-        scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels) for p in plans}
+        vocab = answer_vocabulary(str(r.get("completion") or "") for r in train_rows) if task in (
+            "generation", "chat") else frozenset()
+        scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels, vocab) for p in plans}
     gates = {name: evaluate_gates(spec.objective.criteria, s.metrics) for name, s in scores.items()}
     passed = "fine_tuned" in gates and all_passed(gates["fine_tuned"])
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
