@@ -83,3 +83,16 @@ def test_labelled_file_errors_name_the_line(tmp_path):
     bad.write_text('{"input": "a", "reference": "b", "answer": "c", "faithful": true}\n{"input": "a"}\n')
     with pytest.raises(ValueError, match=r"x.jsonl:2: missing reference, answer, faithful"):
         F.load_labelled(bad)
+
+
+def test_training_answers_back_capitalized_team_and_screen_names_but_not_numbers():
+    answer = ("Please reach out to our Customer Support team via Live Chat, or select Edit Address. "
+              "Our agent Karen Holt adds a $20 voucher.")
+    support = ["I need to change my address", "Sign in and change the address in your account."]
+    vocab = H.answer_vocabulary(["Our {{Customer Support}} team and live chat are here; choose 'Edit Address'.",
+                                 "You get a $20 voucher.", "Customer support can help."])
+    names = ["entity: customer support", "entity: live chat", "entity: edit address"]
+    assert set(names) <= set(flag(answer, support)[1])  # NER reads them as names: flagged without it
+    # Backed by the training answers; the invented person, amount and voucher stay claims.
+    assert H.generation_flags([answer], [support], vocab)[0][1] == [
+        "number: 20", "entity: karen holt", "policy: compensation"]

@@ -4,7 +4,8 @@
   answer is outside the label set too.
 * **generation, chat, extraction:** the answer makes a *concrete claim* that its support does not
   back. The support is the user's input, the reference answer and, for RAG systems, the retrieved
-  passages (plus any other answers written for the same intent that the caller passes in). Claims,
+  passages; names also count as backed when all their words occur in the training answers
+  (:func:`answer_vocabulary`). Claims,
   each checked against the support on its own terms (see :data:`CLAIM_KINDS`):
 
   ========== ======================================================= ===============================
@@ -37,7 +38,7 @@ from __future__ import annotations
 import functools
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..prompting import normalize_answer
 from .metrics import normalize_text, tokens
@@ -199,27 +200,51 @@ class Support:
         return all(w in self.words for w in value.split())  # date, entity
 
 
-def unsupported_claims(text: str, support: str | Sequence[str], doc: Any = None) -> list[str]:
-    """Claims in ``text`` that ``support`` does not back, as ``"kind: value"``."""
+def answer_vocabulary(answers: Iterable[str]) -> frozenset[str]:
+    """Normalized words of the training answers (slots blanked): names the model may have learned.
+
+    Capitalized team and screen names ("our Customer Support team", "select Edit Address") are read
+    as entities by NER; when every word of such a name occurs in the training answers, it is backed.
+    Only entities use it: numbers, ids, contacts, dates and policies must be backed per example.
+    """
+    words: set[str] = set()
+    for a in answers:
+        words.update(tokens(strip_slots(a)))
+    return frozenset(words)
+
+
+def unsupported_claims(text: str, support: str | Sequence[str] | Support, doc: Any = None,
+                       vocabulary: frozenset[str] = frozenset()) -> list[str]:
+    """Claims in ``text`` that ``support`` does not back, as ``"kind: value"``.
+
+    ``vocabulary`` (from :func:`answer_vocabulary`) backs entities whose words all occur in it.
+    """
     index = support if isinstance(support, Support) else Support(support)
-    return [f"{kind}: {value}" for kind, value in claims(text, doc) if not index.backs(kind, value)]
+    bad = []
+    for kind, value in claims(text, doc):
+        if index.backs(kind, value) or (kind == "entity" and vocabulary and set(value.split()) <= vocabulary):
+            continue
+        bad.append(f"{kind}: {value}")
+    return bad
 
 
-def generation_flags(predictions: Sequence[str], supports: Sequence[str | Sequence[str]]) -> list[tuple[bool, list[str]]]:
+def generation_flags(predictions: Sequence[str], supports: Sequence[str | Sequence[str]],
+                     vocabulary: frozenset[str] = frozenset()) -> list[tuple[bool, list[str]]]:
     """Per example (flagged, unsupported claims) for free-text answers against their support."""
     nlp = _nlp()
     stripped = [strip_slots(p) for p in predictions]
     docs = list(nlp.pipe(stripped, batch_size=64)) if nlp else [None] * len(predictions)
     out = []
     for pred, support, doc in zip(predictions, supports, docs):
-        bad = unsupported_claims(pred, support, doc) if normalize_text(pred) else []
+        bad = unsupported_claims(pred, support, doc, vocabulary) if normalize_text(pred) else []
         out.append((bool(bad), bad))
     return out
 
 
 def hallucination_flags(task: str, predictions: Sequence[str], labels: Sequence[str],
-                        supports: Sequence[str | Sequence[str]]) -> list[tuple[bool, list[str]]]:
+                        supports: Sequence[str | Sequence[str]],
+                        vocabulary: frozenset[str] = frozenset()) -> list[tuple[bool, list[str]]]:
     """Per example (flagged, reasons) for ``task``; see the module docstring for the definitions."""
     if task == "classification":
         return [classification_flag(p, labels) for p in predictions]
-    return generation_flags(predictions, supports)
+    return generation_flags(predictions, supports, vocabulary)

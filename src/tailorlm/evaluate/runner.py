@@ -17,6 +17,7 @@ from ..results import DatasetVersion, EvalResult, TrainRun
 from .answers import NOT_FOR_CLASSIFIER, run_head
 from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
+from .hallucination import answer_vocabulary
 from .scoring import SystemScore, score_system
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,8 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     labels = list(spec.objective.labels or dataset.labels)
     needs_train = task != "continued_pretraining" and (
         "few_shot" in systems or "classical" in systems
-        or (any(s in USES_RAG for s in systems) and not spec.eval.rag_documents))
+        or (any(s in USES_RAG for s in systems) and not spec.eval.rag_documents)
+        or task in ("generation", "chat"))  # generation: training answers back names (hallucination)
     train_rows = load_rows(dataset.split_path("train"), 0, "train") if needs_train else []
     if task == "continued_pretraining":
         from .perplexity import score_perplexity
@@ -219,7 +221,9 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
             t1 = time.perf_counter()
             gens["classical"], classical_info = answer_classical(spec, dataset, train_rows, test_rows)
             seconds["classical"] = round(time.perf_counter() - t1, 2)
-        scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels) for p in plans}
+        vocab = answer_vocabulary(str(r.get("completion") or "") for r in train_rows) if task in (
+            "generation", "chat") else frozenset()
+        scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels, vocab) for p in plans}
     add_times(scores, seconds, run, classical_info)
     every = {name: s.metrics for name, s in scores.items()}
     gates = {name: evaluate_gates(spec.objective.criteria, s.metrics, every) for name, s in scores.items()}

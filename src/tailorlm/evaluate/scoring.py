@@ -82,8 +82,12 @@ def latency_metrics(latencies: Sequence[float], prompt_tokens: Sequence[int], co
 
 
 def score_system(spec: Any, plan: Any, gens: Sequence[Any], rows: Sequence[dict[str, Any]],
-                 labels: Sequence[str]) -> SystemScore:
-    """Score one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan` and its generations)."""
+                 labels: Sequence[str], vocabulary: frozenset[str] = frozenset()) -> SystemScore:
+    """Score one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan` and its generations).
+
+    ``vocabulary``: words of the training answers, which back names in free-text answers (see
+    :func:`tailorlm.evaluate.hallucination.answer_vocabulary`).
+    """
     task = spec.objective.task
     preds = [g.text for g in gens]
     refs = [str(r.get("completion") or "") for r in rows]
@@ -93,7 +97,7 @@ def score_system(spec: Any, plan: Any, gens: Sequence[Any], rows: Sequence[dict[
         "\n".join([ref, example_query(row), *(text for _, text in ctx)])
         for ref, row, ctx in zip(refs, rows, plan.contexts)
     ]
-    hall = hallucination_flags(task, preds, labels, supports)
+    hall = hallucination_flags(task, preds, labels, supports, vocabulary)
     if task != "classification":
         notes.append(f"hallucination claims extracted with {extractor_name()}")
     rules = build_rules(spec.eval.compliance)

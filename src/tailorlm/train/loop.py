@@ -50,6 +50,7 @@ class LoopConfig:
     # How the forward passes run ({"autocast_bf16": bool, "dtype": str}); saved in every checkpoint
     # so a resume reuses it instead of re-measuring (a different choice would change the weights).
     precision: dict = field(default_factory=dict)
+    select_logits: bool = False  # LM head per row only where a label is predicted (exact where checked)
 
 
 @dataclass
@@ -94,7 +95,63 @@ def _prefix_cache(model, prefix: torch.Tensor, batch_size: int):
     return cache
 
 
-def forward_loss(model, batch: Batch, offset: int, device: str, share_prefix: bool = False) -> torch.Tensor:
+def output_head(model):
+    """The LM head (vocabulary projection) of a possibly PEFT- or DDP-wrapped causal LM."""
+    return getattr(model, "module", model).get_output_embeddings()
+
+
+def decoder(model):
+    """The transformer body under the LM head (``LlamaModel`` of a ``LlamaForCausalLM``), PEFT/DDP unwrapped.
+
+    Calling it directly returns the final hidden states without ``output_hidden_states=True``, which
+    records every layer and costs ~12% of a forward pass (SmolLM2-135M, transformers 5.24, CPU).
+    LoRA, DoRA, IA3 and QLoRA live inside its modules, so they take part; prefix and prompt tuning
+    inject in the PEFT wrapper's forward and do not (:func:`selection_is_exact` then fails).
+    """
+    m = getattr(model, "module", model)
+    m = m.get_base_model() if hasattr(m, "get_base_model") else m
+    return m.get_decoder()
+
+
+@torch.no_grad()
+def selection_is_exact(model, device: str = "cpu", n: int = 8) -> bool:
+    """Whether ``head(decoder(ids))`` reproduces the model's logits (1e-4), so the loss may run the head
+    on selected positions only. False for models that post-process logits (Gemma-2's soft-capping,
+    Cohere's and Granite's logit scaling), for prefix and prompt tuning, and for models without a
+    ``get_decoder``."""
+    was_training = model.training
+    model.eval()
+    try:
+        ids = torch.arange(1, n + 1, device=device).unsqueeze(0)
+        logits = model(input_ids=ids, use_cache=False).logits[:, -n:]
+        again = output_head(model)(decoder(model)(input_ids=ids, use_cache=False).last_hidden_state)
+        return again.shape == logits.shape and bool(torch.allclose(again.float(), logits.float(), atol=1e-4,
+                                                                   rtol=1e-4))
+    except (AttributeError, TypeError, ValueError, RuntimeError):  # no decoder/head, or another forward
+        return False
+    finally:
+        model.train(was_training)
+
+
+def _selected_loss(model, kwargs: dict, batch: Batch, p: int, device: str) -> torch.Tensor:
+    """Cross-entropy with the LM head run only on the (row, position) pairs that predict a label.
+
+    ``logits_to_keep`` takes one set of positions for the whole batch, so with right-padded rows of
+    different prompt lengths it keeps the union of every row's answer span (nearly all positions for
+    generation rows). Here the body's final hidden states (B, T, H) are gathered to (N, H), N =
+    labelled predictions, and only those go through the (H x vocab) head and the softmax.
+    """
+    width = batch.input_ids.shape[1]
+    kwargs = {k: v for k, v in kwargs.items() if k != "logits_to_keep"}
+    hidden = decoder(model)(**kwargs).last_hidden_state  # (B, width - p, H), after the final norm
+    targets = batch.labels[:, p + 1:].to(device)  # (B, width - p - 1): position t predicts t + 1
+    sel = targets != IGNORE
+    logits = output_head(model)(hidden[:, :-1][sel])  # (N, V)
+    return F.cross_entropy(logits.float(), targets[sel])
+
+
+def forward_loss(model, batch: Batch, offset: int, device: str, share_prefix: bool = False,
+                 select: bool = False) -> torch.Tensor:
     """Mean cross-entropy over labelled tokens of one batch (logits only where needed).
 
     Args:
@@ -104,6 +161,8 @@ def forward_loss(model, batch: Batch, offset: int, device: str, share_prefix: bo
         device: where the model lives.
         share_prefix: compute a prefix common to all rows once (methods that do not use the KV
             cache or input embeddings themselves: full, LoRA, DoRA, IA3).
+        select: run the LM head per row only where a label is predicted (see :func:`_selected_loss`;
+            only where :func:`selection_is_exact`).
 
     A batch with ``classes`` (the classifier head) takes the cross-entropy over labels instead.
     """
@@ -126,6 +185,8 @@ def forward_loss(model, batch: Batch, offset: int, device: str, share_prefix: bo
         kwargs["position_ids"] = batch.position_ids.to(device)  # packed: resets define the blocks
     else:
         kwargs["attention_mask"] = batch.attention_mask.to(device)
+    if select:
+        return _selected_loss(model, kwargs, batch, p, device)
     logits = model(**kwargs).logits  # (B, K, V)
     targets = batch.labels[:, keep + 1].to(device)  # (B, K): the token each kept position predicts
     return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
@@ -146,7 +207,7 @@ def evaluate(model, rows: Sequence[Row], cfg: LoopConfig, batch_size: int) -> fl
         if n == 0:
             continue
         with cfg.autocast():
-            loss = forward_loss(model, batch, cfg.offset, cfg.device, cfg.share_prefix)
+            loss = forward_loss(model, batch, cfg.offset, cfg.device, cfg.share_prefix, cfg.select_logits)
         total += float(loss) * n
         count += n
     model.train(was_training)
@@ -195,7 +256,8 @@ def _train_step(c: _Ctx, step: int) -> dict:
         idx = _plan_cache(c.lengths, spec, epoch)[k * c.world + c.rank]
         batch = collate([c.rows[i] for i in idx], c.cfg.pad_id, c.cfg.packed)
         with c.cfg.autocast():
-            loss = forward_loss(c.model, batch, c.cfg.offset, c.cfg.device, c.cfg.share_prefix)
+            loss = forward_loss(c.model, batch, c.cfg.offset, c.cfg.device, c.cfg.share_prefix,
+                                c.cfg.select_logits)
         check_finite(float(loss.detach()), step + 1)
         if c.accelerator is None:
             (loss / spec.grad_accum).backward()

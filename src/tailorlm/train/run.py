@@ -30,7 +30,7 @@ from . import checkpoints as ck
 from .collate import pack_rows, packing_efficiency, plan_batches
 from .classifier import encode_classifier_split, load_classifier_base, prompt_recipe, resolve_head
 from .export import save_artifact
-from .loop import LoopConfig, run_loop, total_steps
+from .loop import LoopConfig, run_loop, selection_is_exact, total_steps
 from .methods import apply_method, learning_rate, virtual_token_offset
 from .pretrain import encode_text_split
 from .sft import encode_sft_split
@@ -187,6 +187,7 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
         info["resumed_from"] = {"step": ck.read_state(resume_from)["step"], "checkpoint": str(resume_from)}
         log.info("resuming run %s from %s (step %d); precision from the checkpoint: %s", run_id, resume_from,
                  info["resumed_from"]["step"], info["precision"])
+    info["lm_head"] = "labelled positions per row" if cfg.select_logits else "logits_to_keep (batch union)"
     log.info("training precision: %s", info["precision"])
     try:
         result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
@@ -337,6 +338,8 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
                      device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
                      share_prefix=(not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1
                                    and head != "classifier"))
+    # Single process only: under DDP/FSDP/DeepSpeed the head call outside the wrapped forward is untested.
+    cfg.select_logits = world == 1 and head != "classifier" and selection_is_exact(model, cfg.device)
     return model, optimizer, scheduler, cfg
 
 
