@@ -181,3 +181,25 @@ def test_roi_names_the_best_system_that_is_not_fine_tuned():
     best = compute_roi(systems, "classification", PricingSpec(), None)["best_alternative"]
     assert best["system"] == "classical" and best["beats_best_alternative"] is False
     assert best["gain"] == pytest.approx(-0.03)
+
+
+def test_served_and_evaluated_prompts_follow_the_stored_prompt_recipe(tmp_path):
+    """A version trained without the label list is asked without it, by evaluation and by the server."""
+    from tailorlm.evaluate.runner import fine_tuned_lists_labels
+    from tailorlm.prompting import build_messages, prompt_recipe
+    from tailorlm.results import TrainRun
+    from tailorlm.serve.catalog import Recipe, _lists_labels
+    from tailorlm.spec import ObjectiveSpec
+
+    objective = ObjectiveSpec(task="classification", instruction="Pick the intent.")
+    recipe = prompt_recipe(objective, ["a", "b"], list_labels=False)
+    assert recipe["labels_in_prompt"] is False and recipe["system"] == "Pick the intent."
+    (tmp_path / "provenance.json").write_text(json.dumps({"prompt_recipe": recipe}))
+    run = TrainRun("r", str(tmp_path), str(tmp_path), "lora", "b", "b", "h", "v")
+    assert fine_tuned_lists_labels(run) is False and _lists_labels(str(tmp_path)) is False
+    served = Recipe(objective, ("a", "b"), _lists_labels(str(tmp_path))).messages([{"role": "user", "content": "hi"}])
+    trained = build_messages({"prompt": json.dumps([{"role": "user", "content": "hi"}])}, objective, ["a", "b"],
+                             list_labels=False)
+    assert served == trained and "Labels:" not in served[0]["content"]
+    (tmp_path / "provenance.json").write_text(json.dumps({}))  # made before recipes were stored: listed
+    assert fine_tuned_lists_labels(run) is True
