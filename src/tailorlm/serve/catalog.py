@@ -44,6 +44,8 @@ class Recipe:
     objective: ObjectiveSpec | None = None
     labels: tuple[str, ...] = ()
     list_labels: bool = True
+    head: str = "lm"  # "classifier": the version reads the message alone and answers a label
+    max_len: int = 256  # the classifier head's input budget (its data.max_seq_len)
 
     @property
     def task(self) -> str:
@@ -57,9 +59,14 @@ class Recipe:
         return build_messages({"prompt": chat}, self.objective, self.labels, list_labels=self.list_labels)
 
     def prompt_ids(self, tokenizer: Any, chat: list[Message]) -> list[int]:
-        """Token ids of the chat prompt, assistant header appended (the training/evaluation tokenization)."""
+        """Token ids of the chat prompt, assistant header appended (the training/evaluation tokenization).
+        A classifier-head version reads the message alone, as it was trained (no template, no system turn)."""
         from ..inference import encode_chats
 
+        if self.head == "classifier":
+            from ..train.classifier import encode_text_ids, message_text
+
+            return encode_text_ids(tokenizer, message_text(chat), self.max_len)
         return encode_chats(tokenizer, [self.messages(chat)])[0]
 
     def default_max_tokens(self, tokenizer: Any, fallback: int) -> int:
@@ -70,12 +77,37 @@ class Recipe:
         return fallback
 
     def constraint(self, tokenizer: Any) -> Any:
-        """Seam for label-constrained decoding of classification versions (None: free generation).
+        """Label-constrained decoding for a generative classification version: only tokens that continue
+        one of the labels (as the chat template writes it, up to its end token) are allowed, so the
+        answer is always a label. None for other tasks, the base model and classifier-head versions
+        (they answer a label by construction)."""
+        labels = list(self.objective.labels or self.labels) if self.objective else []
+        if self.task != "classification" or not labels or self.head == "classifier":
+            return None
+        from ..constrained import LabelTrie, label_token_ids
 
-        Today a classification version answers with the label it generates; when the classification
-        work lands, return its label constraint here (a ``decode.Constraint``).
-        """
-        return None
+        stops = [int(tokenizer.eos_token_id)]
+        trie = LabelTrie.build(labels, [label_token_ids(tokenizer, lab, stops) for lab in labels])
+        return LabelConstraint(trie)
+
+
+class LabelConstraint:
+    """``Constraint`` over a label trie: the first call's sequence is the prompt; later calls add the
+    generated tokens, which are walked down the trie (``Decoder`` passes prompt + generated ids)."""
+
+    def __init__(self, trie: Any):
+        self.trie = trie
+        self.prompt_len: int | None = None
+
+    def __call__(self, sequence: list[int]) -> list[int]:
+        if self.prompt_len is None:
+            self.prompt_len = len(sequence)
+        node = 0
+        for t in sequence[self.prompt_len:]:
+            node = self.trie.children[node].get(t, -1)
+            if node < 0:  # cannot happen while every step is masked; fall back to the root's choices
+                return list(self.trie.children[0])
+        return list(self.trie.children[node]) or list(self.trie.children[0])
 
 
 @dataclass(frozen=True)
@@ -89,15 +121,26 @@ class Servable:
     created: int = 0
 
 
-def _lists_labels(model_path: str) -> bool:
-    """The version's stored prompt recipe: did its training prompts list the labels?"""
+def _provenance(model_path: str) -> dict:
     from ..train.export import read_provenance
 
     try:
-        recipe = read_provenance(model_path).get("prompt_recipe") or {}
+        return read_provenance(model_path)
     except (OSError, ValueError):
-        return True
-    return bool(recipe.get("labels_in_prompt", True))
+        return {}
+
+
+def _lists_labels(model_path: str) -> bool:
+    """The version's stored prompt recipe: did its training prompts list the labels?"""
+    return bool((_provenance(model_path).get("prompt_recipe") or {}).get("labels_in_prompt", True))
+
+
+def _recipe(objective: ObjectiveSpec, labels: tuple[str, ...], model_path: str) -> Recipe:
+    """The version's prompt recipe from its ``provenance.json`` (head, label list, input budget)."""
+    prov = _provenance(model_path)
+    stored = prov.get("prompt_recipe") or {}
+    return Recipe(objective, labels, bool(stored.get("labels_in_prompt", True)), prov.get("head", "lm"),
+                  int(stored.get("max_tokens") or 256))
 
 
 class Catalog:
@@ -139,8 +182,8 @@ class Catalog:
         lineage = mv.lineage or {}
         objective = ObjectiveSpec.model_validate((lineage.get("spec") or {}).get("objective") or {})
         labels = tuple((lineage.get("dataset") or {}).get("labels") or ())
-        return Servable(id=mv.ref, kind="version", path=mv.path,
-                        recipe=Recipe(objective, labels, _lists_labels(mv.path)), created=int(mv.created_at))
+        return Servable(id=mv.ref, kind="version", path=mv.path, recipe=_recipe(objective, labels, mv.path),
+                        created=int(mv.created_at))
 
     def load(self, servable: Servable) -> Any:
         """The loaded weights (a ``LoadedModel``), loading them on first use (blocking: call in a thread)."""

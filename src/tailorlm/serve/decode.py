@@ -65,6 +65,12 @@ class _Row:
     finish: str | None = None
 
 
+def is_classifier(model: Any) -> bool:
+    """A sequence-classification model (a ``train.head: classifier`` version), merged or PEFT-wrapped."""
+    inner = getattr(getattr(model, "base_model", None), "model", None)
+    return any("ForSequenceClassification" in type(m).__name__ for m in (model, inner) if m is not None)
+
+
 def _held_back(text: str, stops: Sequence[str]) -> int:
     """Characters at the end of ``text`` that may still grow into a stop string (or a whole character)."""
     keep = 0
@@ -104,8 +110,9 @@ class Decoder:
         greedy answer is computed in the same precision as evaluation computed it."""
         self.loaded, self.autocast = loaded, autocast
         self.model, self.tok = loaded.model, loaded.tokenizer
-        self.stop_ids = set(stop_token_ids(self.tok, self.model))
-        self.cached = supports_prefix_cache(self.model)
+        self.classifier = is_classifier(self.model)
+        self.stop_ids = set() if self.classifier else set(stop_token_ids(self.tok, self.model))
+        self.cached = not self.classifier and supports_prefix_cache(self.model)
 
     def _forward(self, ids: torch.Tensor, cache: Any) -> torch.Tensor:
         if cache is None:
@@ -116,6 +123,10 @@ class Decoder:
             constraint: Constraint | None = None) -> Iterator[list[Delta]]:
         """Yield, step by step, the deltas of the rows that changed; the last ones carry finish reasons."""
         from transformers import DynamicCache
+
+        if self.classifier:
+            yield self._classify(prompt, params)
+            return
 
         dev = self.model.device
         gen = None
@@ -141,6 +152,30 @@ class Decoder:
                 else:
                     full = [prompt + r.ids for r in rows]
                     logits = self._forward(torch.tensor(full, device=dev), None)
+
+    def _classify(self, prompt: list[int], params: SamplingParams) -> list[Delta]:
+        """A classifier-head version answers in one step: a label (argmax, or sampled at temperature > 0),
+        its log-probability as the answer's one "token" and the most likely labels as alternatives."""
+        with torch.inference_mode(), autocast_context(self.loaded, self.autocast):
+            logits = self.model(input_ids=torch.tensor([prompt], device=self.model.device)).logits[0].float()
+        labels = [str(self.model.config.id2label[i]) for i in range(logits.shape[-1])]
+        logp = torch.log_softmax(logits, dim=-1).cpu()
+        gen = None
+        if params.temperature > 0:
+            gen = torch.Generator(device="cpu")
+            gen.manual_seed(params.seed) if params.seed is not None else gen.seed()
+        picks = _pick(logp.expand(params.n, -1).clone(), params, gen)
+        out = []
+        for i, k in enumerate(int(x) for x in picks):
+            lps = []
+            if params.logprobs:
+                top = [(labels[int(j)], float(v), list(labels[int(j)].encode("utf-8")))
+                       for v, j in zip(*logp.topk(min(params.top_logprobs, len(labels))))] if params.top_logprobs else []
+                lps = [TokenLogprob(token=labels[k], logprob=float(logp[k]), bytes=list(labels[k].encode("utf-8")),
+                                    top=top)]
+            n_tokens = len(self.tok.encode(labels[k], add_special_tokens=False))
+            out.append(Delta(index=i, text=labels[k], logprobs=lps, finish_reason="stop", completion_tokens=n_tokens))
+        return out
 
     def _choose(self, logits, prompt, rows, params, gen, constraint) -> torch.Tensor:
         work = logits.float().clone()
