@@ -203,3 +203,29 @@ def test_served_and_evaluated_prompts_follow_the_stored_prompt_recipe(tmp_path):
     assert served == trained and "Labels:" not in served[0]["content"]
     (tmp_path / "provenance.json").write_text(json.dumps({}))  # made before recipes were stored: listed
     assert fine_tuned_lists_labels(run) is True
+
+
+def test_paired_bootstrap_shows_a_real_lead_and_not_a_tie():
+    from tailorlm.evaluate.significance import paired_bootstrap
+
+    rng = random.Random(0)
+    base = [float(rng.random() < 0.80) for _ in range(1500)]
+    better = [1.0 if b else float(rng.random() < 0.4) for b in base]  # fixes ~40% of the errors, breaks none
+    lead = paired_bootstrap(better, base)
+    assert lead["low"] > 0 and lead["high"] > lead["diff"] > lead["low"]
+    tie = paired_bootstrap(base, list(reversed(base)))
+    assert tie["low"] < 0 < tie["high"]
+    assert paired_bootstrap(better, base) == lead  # seeded
+
+
+def test_the_report_says_whether_the_lead_over_the_best_alternative_is_shown():
+    from tailorlm.evaluate.report import roi_lines, with_intervals
+    from tailorlm.evaluate.roi import compute_roi
+    from tailorlm.spec.evaluate import PricingSpec
+
+    systems = {"classical": {"accuracy": 0.87}, "fine_tuned": {"accuracy": 0.90}}
+    roi = with_intervals(compute_roi(systems, "classification", PricingSpec(), None),
+                         {"classical": {"low": 0.011, "high": 0.049, "diff": 0.03, "n": 1700}})
+    assert roi["best_alternative"]["shown"] is True and roi["vs"]["classical"]["quality_gain_ci95"] == [0.011, 0.049]
+    text = "\n".join(roi_lines(roi))
+    assert "beats the best system that is not fine-tuned, classical" in text and "above 0: the lead is real" in text

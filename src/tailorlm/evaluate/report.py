@@ -102,8 +102,10 @@ def roi_lines(roi: Mapping[str, Any]) -> list[str]:
            f"{roi['training_cost']:.4f} {cur}"]
     for base, c in roi["vs"].items():
         pct = c["p95_latency_change_pct"]
+        ci = c.get("quality_gain_ci95")
         out.append(
-            f"- fine_tuned vs {base}: {c['metric']} {c['quality_gain']:+.3f}, tokens/request saved "
+            f"- fine_tuned vs {base}: {c['metric']} {c['quality_gain']:+.3f}"
+            + (f" (95% CI {ci[0]:+.3f} to {ci[1]:+.3f})" if ci else "") + ", tokens/request saved "
             f"{c['tokens_per_request_saved']:+.1f}, p95 latency {c['p95_latency_change_ms']:+.1f} ms"
             + (f" ({pct:+.0f}%)" if pct is not None else "")
             + f", saving {c['monthly_saving']:.2f} {cur}/month at {roi['prices']['requests_per_month']:,} requests"
@@ -113,10 +115,28 @@ def roi_lines(roi: Mapping[str, Any]) -> list[str]:
     best = roi.get("best_alternative")
     if best:
         verdict = "beats" if best["beats_best_alternative"] else "does NOT beat"
+        ci = best.get("ci95")
+        shown = "" if not ci else (f"; 95% paired-bootstrap interval {ci[0]:+.3f} to {ci[1]:+.3f}, "
+                                   + ("above 0: the lead is real on this test set" if best["shown"]
+                                      else "not above 0: no lead shown on this test set"))
         out.insert(0, f"- The fine-tuned model {verdict} the best system that is not fine-tuned, "
                       f"{best['system']}: {best['metric']} {fmt(best['fine_tuned'])} vs {fmt(best['value'])} "
-                      f"({best['gain']:+.3f}).")
+                      f"({best['gain']:+.3f}{shown}).")
     return out
+
+
+def with_intervals(roi: dict[str, Any], significance: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """Attach each comparison's paired-bootstrap 95% interval (``quality_gain_ci95``) to the ROI section;
+    ``best_alternative.shown`` says whether the interval lies above 0 (the lead is not sampling noise)."""
+    for name, c in roi.get("vs", {}).items():
+        if name in significance:
+            c["quality_gain_ci95"] = [significance[name]["low"], significance[name]["high"]]
+    best = roi.get("best_alternative")
+    if best and best["system"] in significance:
+        sig = significance[best["system"]]
+        best["ci95"] = [sig["low"], sig["high"]]
+        best["shown"] = bool(sig["low"] > 0)
+    return roi
 
 
 def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Sequence[dict]) -> str:
@@ -182,7 +202,8 @@ def write_report(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | No
         "details": {n: {"classes": s.classes, "compliance": s.compliance, "notes": s.notes,
                         "calibration": getattr(s, "calibration", None)} for n, s in scores.items()},
         "confused_pairs": _confused(scores, spec.objective.task),
-        "roi": compute_roi(systems, spec.objective.task, spec.eval.pricing, run.metrics if run else None),
+        "roi": with_intervals(compute_roi(systems, spec.objective.task, spec.eval.pricing, run.metrics if run else None),
+                              info.get("significance") or {}),
         "eval_spec": spec.section_dict("eval"), "info": info,
     }
     pngs = _make_plots(scores, systems, run)

@@ -228,7 +228,11 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     every = {name: s.metrics for name, s in scores.items()}
     gates = {name: evaluate_gates(spec.objective.criteria, s.metrics, every) for name, s in scores.items()}
     passed = "fine_tuned" in gates and all_passed(gates["fine_tuned"])
+    from .significance import versus_fine_tuned
+
+    significance = versus_fine_tuned(task, scores, spec.eval.seed) if task != "continued_pretraining" else {}
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
+        "significance": significance,
         "skipped_systems": skipped,
         "skipped_reasons": reasons,
         "system_seconds": seconds,

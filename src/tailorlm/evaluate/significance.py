@@ -1,0 +1,62 @@
+"""Is the fine-tuned model's lead real? A paired bootstrap of the primary metric's difference.
+
+Both systems answered the same test examples, so the difference is resampled by example: draw the
+test set with replacement ``n`` times (seeded), take the mean per-example score difference each time,
+and report the 2.5th and 97.5th percentiles. An interval above 0 means the lead survives the test
+set's sampling noise; one that straddles 0 means "not shown on this test set".
+
+Per-example scores: classification and extraction, 1 for a correct answer (the mean is accuracy /
+exact match); generation and chat, the answer's ROUGE-L F1 against its reference (the mean is the
+reported ``rougeL``). Continued pretraining has no per-example score here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+N_BOOT = 2000
+
+
+def per_example(task: str, records: Sequence[dict[str, Any]]) -> list[float] | None:
+    """Each example's score under the task's primary metric, in test order (None: not defined)."""
+    if task in ("classification", "extraction"):
+        return [float(bool(r.get("correct"))) for r in records]
+    if task in ("generation", "chat"):
+        from rouge_score import rouge_scorer
+
+        from .metrics import UnicodeTokenizer
+
+        scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=UnicodeTokenizer())
+        return [scorer.score(str(r.get("reference") or ""), str(r.get("prediction") or ""))["rougeL"].fmeasure
+                for r in records]
+    return None
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], n: int = N_BOOT, seed: int = 0) -> dict[str, float]:
+    """Mean of ``a - b`` and its 95% paired-bootstrap interval (``low``, ``high``)."""
+    x = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if x.size == 0:
+        return {"diff": 0.0, "low": 0.0, "high": 0.0, "n": 0}
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n, x.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"diff": float(x.mean()), "low": float(low), "high": float(high), "n": int(x.size)}
+
+
+def versus_fine_tuned(task: str, scores: dict[str, Any], seed: int = 0) -> dict[str, dict[str, float]]:
+    """``fine_tuned`` minus each other system, with its interval; empty without a fine-tuned system."""
+    if "fine_tuned" not in scores:
+        return {}
+    mine = per_example(task, scores["fine_tuned"].records)
+    if mine is None:
+        return {}
+    out = {}
+    for name, s in scores.items():
+        if name == "fine_tuned":
+            continue
+        theirs = per_example(task, s.records)
+        if theirs is not None and len(theirs) == len(mine):
+            out[name] = paired_bootstrap(mine, theirs, seed=seed)
+    return out
