@@ -55,7 +55,7 @@ def _ddp_project(tmp_path, base):
     ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=8)
     (tmp_path / "x.jsonl").write_text("")
     spec = {"project": "ddp", "data": {"sources": [{"path": "x.jsonl"}]}, "model": {"base": str(base)},
-            "train": {"max_steps": 4, "batch_size": 4, "save_every": 2, "eval_every": 2, "learning_rate": 1e-2}}
+            "train": {"head": "lm", "max_steps": 4, "batch_size": 4, "save_every": 2, "eval_every": 2, "learning_rate": 1e-2}}
     (tmp_path / "tailor.yaml").write_text(yaml.safe_dump(spec))
     return ds
 
