@@ -90,3 +90,23 @@ def test_lora_is_still_merged_by_default(qlora_artifact, base_loads):
     loaded = load_trained(str(qlora_artifact), device="cpu", dtype="float32")
     assert [c.get("quantization_config") for c in base_loads] == [None]
     assert not isinstance(loaded.model, PeftModel)
+
+
+def _no_cuda_reason() -> str:
+    import importlib.util
+
+    if not torch.cuda.is_available():
+        return "needs CUDA (bitsandbytes 4-bit)"
+    return "" if importlib.util.find_spec("bitsandbytes") else "needs bitsandbytes: pip install 'tailorlm[qlora]'"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(bool(_no_cuda_reason()), reason=_no_cuda_reason() or "runs")
+def test_qlora_loads_on_a_real_4bit_base_on_cuda(qlora_artifact):  # pragma: no cover - CUDA only
+    from peft import PeftModel
+
+    from tailorlm.train import load_trained
+
+    loaded = load_trained(str(qlora_artifact), device="cuda", dtype="bfloat16")
+    assert isinstance(loaded.model, PeftModel)
+    assert any("4bit" in type(m).__name__ for m in loaded.model.modules())  # the base stayed quantized
