@@ -124,3 +124,20 @@ def test_ci_fails_a_run_whose_service_tests_skip(pytester, monkeypatch):
     monkeypatch.delenv("CI")
     dev = pytester.runpytest_subprocess("-p", "no:cacheprovider")  # a developer's run: skips allowed
     assert dev.ret == 0
+
+
+def test_a_child_process_that_reaches_out_fails_the_test(pytester):
+    """The guard reaches the Python processes a test starts: the test fails even if the child's
+    error is ignored."""
+    pytester.makeconftest((Path(__file__).parents[1] / "conftest.py").read_text())
+    pytester.makepyfile(test_child='''
+        import subprocess, sys
+
+        CODE = "import socket\\ntry:\\n    socket.create_connection(('192.0.2.1', 80), timeout=0.5)\\nexcept OSError:\\n    pass"
+
+        def test_child_reaches_out():
+            subprocess.run([sys.executable, "-c", CODE], check=True)
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*192.0.2.1:80 (pid *) in a child process*"])
