@@ -65,8 +65,59 @@ def _guarded_connect_ex(self, address):
 # Installed at import, so collection-time imports are covered too; the fixture below fails the test.
 socket.socket.connect, socket.socket.connect_ex = _guarded_connect, _guarded_connect_ex
 
+# Python processes the tests start (the trainer, the CLI) get the same guard through a
+# sitecustomize first on PYTHONPATH; they log blocked attempts to a file the fixture reads. A
+# sitecustomize further down PYTHONPATH (the mutation checks plant one) still runs after it.
+_CHILD_GUARD = """
+import ipaddress, os, socket, sys
+
+def _loopback(host):
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+def _check(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(str(address[0])):
+        with open(os.environ["TAILORLM_TEST_NET_LOG"], "a") as log:
+            log.write(f"{address[0]}:{address[1]} (pid {os.getpid()})\\n")
+        raise ConnectionRefusedError(f"tests may not reach the network: connect to {address[0]}:{address[1]} blocked")
+
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+socket.socket.connect = lambda self, a: (_check(self, a), _connect(self, a))[1]
+socket.socket.connect_ex = lambda self, a: (_check(self, a), _connect_ex(self, a))[1]
+
+# Chain to the next sitecustomize after this one on sys.path (never back up: no loops).
+_dirs = [os.path.abspath(_p or ".") for _p in sys.path]
+_here = os.path.dirname(os.path.abspath(__file__))
+for _d in (_dirs[_dirs.index(_here) + 1:] if _here in _dirs else []):
+    _f = os.path.join(_d, "sitecustomize.py")
+    if os.path.isfile(_f):
+        exec(compile(open(_f).read(), _f, "exec"), {"__name__": "sitecustomize", "__file__": _f})
+        break
+"""
+_GUARD_DIR = Path(tempfile.mkdtemp(prefix="tailorlm-test-netguard-"))
+(_GUARD_DIR / "sitecustomize.py").write_text(_CHILD_GUARD)
+_NET_LOG = _GUARD_DIR / "blocked.log"
+_NET_LOG.touch()
+os.environ["TAILORLM_TEST_NET_LOG"] = str(_NET_LOG)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(_GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p)
+
+
+_CHILD_LOG_SEEN = [0]  # bytes of the child log already reported
+
+
+def _collect_child_attempts() -> None:
+    with open(_NET_LOG, encoding="utf-8") as log:
+        log.seek(_CHILD_LOG_SEEN[0])
+        _BLOCKED.extend(f"{line.strip()} in a child process" for line in log if line.strip())
+        _CHILD_LOG_SEEN[0] = log.tell()
+
 
 def _fail_if_blocked() -> None:
+    _collect_child_attempts()
     if _BLOCKED:
         attempts = ", ".join(_BLOCKED)
         del _BLOCKED[:]
@@ -83,8 +134,10 @@ def pytest_runtest_call(item):
 
 @pytest.fixture(autouse=True)
 def no_network():
-    """Fail any test whose fixtures tried to connect to a non-loopback address."""
+    """Fail any test whose fixtures, or the Python processes it started, tried to connect to a
+    non-loopback address."""
     del _BLOCKED[:]
+    _CHILD_LOG_SEEN[0] = _NET_LOG.stat().st_size
     yield
     _fail_if_blocked()
 

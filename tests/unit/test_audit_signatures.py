@@ -162,3 +162,21 @@ def test_key_from_the_environment_for_servers(project, monkeypatch):
     assert audit.verify(ws).ok
     monkeypatch.setenv(audit_key.ENV_KEY, "cd" * 32)  # a different secret: the rows do not verify
     assert "not held here" in audit.verify(ws).reason
+
+
+def test_cli_lost_key_and_rotation_without_a_traceback(project):
+    _, ws = project
+    raw = {**raw_spec(), "workspace": {"store_url": ws.store_url}} if ws.store_url else raw_spec()
+    (ws.root / "tailor.yaml").write_text(yaml.safe_dump(raw))
+    spec = ["--spec", str(ws.root / "tailor.yaml")]
+    _fill(ws, 2)
+    audit_key.key_file_path().unlink()
+    lost = CliRunner().invoke(app, ["audit", "verify", *spec])
+    assert lost.exit_code == 2 and "Restore that key" in lost.output and "Traceback" not in lost.output
+    chain = CliRunner().invoke(app, ["audit", "verify", "--chain-only", *spec])
+    assert chain.exit_code == 0 and "signatures not checked" in chain.output
+    rotated = CliRunner().invoke(app, ["audit", "rotate-key", *spec])
+    assert rotated.exit_code == 0 and "new audit key" in rotated.output
+    assert stat.S_IMODE(os.stat(audit_key.key_file_path()).st_mode) == 0o600
+    after = CliRunner().invoke(app, ["audit", "verify", *spec])  # rows of the lost key stay unverifiable
+    assert after.exit_code == 1 and "not held here" in " ".join(after.output.split())

@@ -192,24 +192,6 @@ def test_report_renders_in_headless_chromium(setup, tmp_path):
     assert background < 0.9
 
 
-@pytest.mark.slow
-def test_real_model_base_and_few_shot(tmp_path):
-    """SmolLM2-135M-Instruct on 16 support messages: answers come back, metrics and report are written."""
-    from tailorlm.evaluate import run_evaluation
-    from tailorlm.train.fixtures import write_dataset_version
-
-    ds = write_dataset_version(tmp_path / "data", n_train=32, n_val=4, n_test=16)
-    spec = parse_spec({"project": "real", "data": {"sources": [{"path": "x.jsonl"}]},
-                       "objective": {"criteria": ["accuracy >= 0.9"]},
-                       "eval": {"systems": ["base", "few_shot"], "compliance": {"pii": False}}}, tmp_path)
-    result = run_evaluation(spec, Workspace(tmp_path), ds, None, progress=False)
-    preds = [json.loads(x) for x in (Path(result.path) / "predictions.jsonl").read_text().splitlines()]
-    assert len(preds) == 32
-    assert sum(bool(p["prediction"]) for p in preds) >= 24  # the real model answers (rarely empty)
-    assert result.systems["few_shot"]["mean_prompt_tokens"] > result.systems["base"]["mean_prompt_tokens"]
-    assert all(p["completion_tokens"] <= 7 for p in preds)  # longest label (5 tokens) + 2
-
-
 def test_continued_pretraining_scores_token_loss(tmp_path, tiny_model_dir, setup):
     import math
 

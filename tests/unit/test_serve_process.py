@@ -46,8 +46,10 @@ def _wait(url: str, proc: subprocess.Popen) -> None:
     raise AssertionError("the server did not answer /health")
 
 
-def _stream(url: str, key: str, max_tokens: int):
-    body = {"model": "support-bot@1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": max_tokens,
+def _stream(url: str, key: str, max_tokens: int, model: str):
+    # The base model: free text that runs to max_tokens (support-bot@1 is a classification version,
+    # whose answers are constrained to its labels and stop after a few tokens).
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": max_tokens,
             "temperature": 0, "stream": True}
     return httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=120,
                         headers={"Authorization": f"Bearer {key}"})
@@ -79,11 +81,11 @@ def test_serve_process_cancels_drains_and_never_writes_the_key(tmp_path, tiny_mo
     try:
         _wait(url, proc)
         # 1. A client that goes away after the first token cancels its generation.
-        with _stream(url, key, 900) as resp:
+        with _stream(url, key, 900, str(tiny_model_dir)) as resp:
             assert resp.status_code == 200
             next(_content_events(resp.iter_lines()))
         # 2. SIGTERM while a stream is in flight: the stream still finishes, then the process exits.
-        with _stream(url, key, 200) as resp:
+        with _stream(url, key, 200, str(tiny_model_dir)) as resp:
             lines = resp.iter_lines()
             next(_content_events(lines))
             proc.send_signal(signal.SIGTERM)

@@ -8,7 +8,7 @@ the key lives outside the store (:mod:`.audit_key`), so someone who rewrites the
 recomputes every hash is still caught at the first rewritten row. Rows written before signing
 existed have no ``sig`` and are reported as unsigned, not as tampered; an unsigned row after a
 signed one is tampering (a stripped signature). Rows are appended
-under the store's write lock, so concurrent writers (pipeline, CLI, API server) never fork the
+under the store's write lock, so concurrent writers (pipeline, CLI, any server process) never fork the
 chain. Database triggers (migration ``m002_registry``) also refuse ``UPDATE``/``DELETE``.
 
 Actions used by the stages: ``data.prepare``, ``train.start``, ``train.end``, ``train.failed``, ``eval``,
@@ -54,8 +54,8 @@ _COLUMNS = "seq, ts, actor, action, subject, details, prev_hash, hash, key_id, s
 
 
 def current_actor() -> str:
-    """Who is acting: ``$TAILORLM_ACTOR`` (set by the API server to the caller's identity), else
-    the OS user."""
+    """Who is acting: ``$TAILORLM_ACTOR`` when set (a process acting for a caller, e.g. a server,
+    sets it to the caller's identity), else the OS user."""
     env = os.environ.get("TAILORLM_ACTOR")
     if env:
         return env

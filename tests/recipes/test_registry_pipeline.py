@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -25,7 +24,6 @@ def _small_example(root, tiny_model_dir) -> None:
     (root / "tailor.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
-@pytest.mark.slow
 def test_run_then_lineage_lists_the_registered_version(tmp_path, tiny_model_dir):
     root = tmp_path / "proj"
     _small_example(root, tiny_model_dir)
