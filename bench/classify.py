@@ -106,6 +106,7 @@ def tailored(root: Path, ds, instruction: str, head: str, steps: int, args) -> d
         "project": "bench", "data": {"sources": [{"path": "x.jsonl"}], "max_seq_len": 1024},
         "objective": {"task": "classification", "instruction": instruction},
         "train": {"method": "lora", "head": head, "max_steps": steps, "batch_size": args.batch_size,
+                  "learning_rate": args.lr,
                   "eval_every": 10**6, "save_every": 10**6},
         "eval": {"systems": ["fine_tuned"], "batch_size": 32, "compliance": {"pii": False}},
     }, proj)
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="300", help="comma-separated training step counts per head")
     ap.add_argument("--heads", default="classifier,lm")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=None, help="train.learning_rate (default: the method's and head's)")
     ap.add_argument("--base", action="store_true", help="also the zero-shot base model (constrained decoding)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "classify")
     args = ap.parse_args(argv)

@@ -115,3 +115,27 @@ def test_most_confused_pairs_rank_errors_with_examples():
     pairs = most_confused(recs, examples=2)
     assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [("a", "b", 3), ("b", "c", 1)]
     assert pairs[0]["share"] == pytest.approx(0.75) and [e["id"] for e in pairs[0]["examples"]] == ["0", "1"]
+
+
+def test_many_labels_link_the_matrix_and_keep_the_tables(tmp_path, tiny_model_dir):
+    import pandas as pd
+
+    from tailorlm.evaluate import run_evaluation
+    from tailorlm.results import DatasetVersion
+
+    labels = [f"intent_{i:02d}" for i in range(25)]
+    rows = [{"id": f"t{i}", "kind": "sft", "prompt": json.dumps([{"role": "user", "content": f"message {i}"}]),
+             "completion": labels[i % 25], "label": labels[i % 25]} for i in range(50)]
+    folder = tmp_path / "ds" / "v1"
+    folder.mkdir(parents=True)
+    for split in ("train", "test"):
+        pd.DataFrame(rows).to_parquet(folder / f"{split}.parquet", index=False)
+    ds = DatasetVersion(name="many", version="v1", path=str(folder), labels=labels)
+    result = run_evaluation(_spec(tmp_path, tiny_model_dir, ["base"]), Workspace(tmp_path), ds, None, progress=False)
+    html = Path(result.report_html).read_text()
+    assert '<a href="plots/confusion.png">' in html and (Path(result.path) / "plots" / "confusion.png").exists()
+    assert html.count("data:image/png;base64,") == 3  # metric bars, latency, reliability: the matrix is linked
+    assert html.count("<tr><td>intent_") >= 25  # one sortable row per label
+    doc = json.loads(Path(result.report_json).read_text())
+    assert doc["confused_pairs"] and all(p["predicted"] in labels for p in doc["confused_pairs"])
+    assert "## Most-confused label pairs" in Path(result.report_md).read_text()

@@ -218,7 +218,7 @@ def write_report(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | No
                     f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
         (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(markdown(doc), encoding="utf-8")
-        embed = {k: v for k, v in pngs.items() if not (k == "confusion" and len(labels) > EMBED_MAX_LABELS)}
+        embed = {k: None if k == "confusion" and len(labels) > EMBED_MAX_LABELS else v for k, v in pngs.items()}
         html = render_html(doc, {k: plots.data_uri(v) for k, v in embed.items()}, _sample_examples(scores))
         (tmp / "report.html").write_text(html, encoding="utf-8")
     return EvalResult(
