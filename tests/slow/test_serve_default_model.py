@@ -51,7 +51,9 @@ def test_served_greedy_answers_equal_the_evaluation_predictions(tmp_path):
     try:
         client = openai.OpenAI(base_url=live.base_url, api_key=key, max_retries=0)
         dataset = next((ws.datasets / spec.project).iterdir())
-        rows = pd.read_parquet(dataset / "test.parquet").head(8).to_dict("records")
+        # eval.limit draws a stratified sample: serve exactly the examples evaluation answered
+        rows = [r for r in pd.read_parquet(dataset / "test.parquet").to_dict("records") if str(r["id"]) in preds]
+        assert len(rows) == 8
         for row in rows:
             r = client.chat.completions.create(model=summary["model_version"], messages=json.loads(row["prompt"]),
                                                temperature=0)
