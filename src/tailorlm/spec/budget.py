@@ -16,7 +16,6 @@ stage measures exactly. When no tokenizer is on disk the check is skipped (nothi
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,26 +29,26 @@ SAMPLE = 200  # records read per source
 
 def _tokenizer_file(spec: "TailorSpec") -> Path | None:
     """tokenizer.json of the base model from disk only: a local folder, the alias cache, the HF cache."""
+    from ..train.checks import _alias_cache_config  # the same look-up as the train checks' config read
+
     ref = spec.model.base
     p = Path(ref).expanduser()
     if not p.is_absolute():
         p = spec.root / p
     if p.is_dir():
-        f = p / "tokenizer.json"
-        return f if f.exists() else None
-    if "/" not in ref:
-        root = Path(os.environ.get("TAILORLM_CACHE", Path.home() / ".cache" / "tailorlm")) / "models"
-        import glob
+        found = p / "tokenizer.json"
+    elif "/" not in ref:
+        cfg = _alias_cache_config(ref)
+        found = cfg.parent / "tokenizer.json" if cfg else None
+    else:
+        try:
+            from huggingface_hub import try_to_load_from_cache
 
-        found = sorted(root.glob(f"{glob.escape(ref)}-*/tokenizer.json"), key=lambda f: f.stat().st_mtime)
-        return found[-1] if found else None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        hit = try_to_load_from_cache(ref, "tokenizer.json", revision=spec.model.revision)
-    except Exception:  # noqa: BLE001 - an odd id or cache layout: the load step reports it later
-        return None
-    return Path(hit) if isinstance(hit, str) else None
+            hit = try_to_load_from_cache(ref, "tokenizer.json", revision=spec.model.revision)
+        except Exception:  # noqa: BLE001 - an odd id or cache layout: the load step reports it later
+            return None
+        found = Path(hit) if isinstance(hit, str) else None
+    return found if found is not None and found.exists() else None
 
 
 def _context_window(tok_file: Path) -> int | None:

@@ -14,6 +14,8 @@ from pydantic import Field, model_validator
 from .common import Strict
 
 Method = Literal["full", "lora", "dora", "qlora", "prefix", "prompt", "ia3"]
+# Methods a classifier head can sit on (prefix/prompt tuning shift the position the head reads).
+CLASSIFIER_METHODS: tuple[str, ...] = ("full", "lora", "dora", "qlora", "ia3")
 Head = Literal["auto", "lm", "classifier"]
 
 

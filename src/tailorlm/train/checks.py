@@ -101,7 +101,7 @@ def check_train_steps(spec: "TailorSpec", check_files: bool) -> list[str]:
 
 def check_train_head(spec: "TailorSpec", check_files: bool) -> list[str]:
     """``train.head: classifier`` needs a classification task and a method that keeps the inputs as they are."""
-    from .classifier import CLASSIFIER_METHODS
+    from ..spec.train import CLASSIFIER_METHODS  # not from .classifier: that imports torch (seconds per spec check)
 
     t, out = spec.train, []
     if t.head != "classifier":

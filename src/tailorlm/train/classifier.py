@@ -22,13 +22,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..prompting import build_messages
+from ..spec.train import CLASSIFIER_METHODS  # with the spec: spec check reads it without importing torch
 from .tokenize import IGNORE, Encoded
 
 log = logging.getLogger(__name__)
 
-# Methods whose adapted body a classifier head can sit on (prefix/prompt tuning prepend virtual tokens,
-# which breaks the head's last-token pooling).
-CLASSIFIER_METHODS = ("full", "lora", "dora", "qlora", "ia3")
 INPUT_RECIPE = ("the example's non-system turns (the customer message), joined by newlines, tokenized "
                 "without special tokens or chat template, cut to data.max_seq_len tokens; no instruction, "
                 "no label list; the head reads the last token's hidden state")
