@@ -22,13 +22,14 @@ COMMON_METRICS = {
     "compliance_violation_rate",
 }
 TASK_METRICS = {
-    "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1", "expected_calibration_error",
-                       "mean_confidence", "routed_rate", "answered_accuracy"},
+    "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1"},
     "extraction": {"exact_match", "macro_f1", "micro_f1", "token_f1", "json_validity", "schema_match"},
     "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"},
     "chat": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "token_f1", "json_validity"},
     "continued_pretraining": {"perplexity", "eval_loss"},
 }
+# Classification systems that answer with probabilities also report these (evaluate/calibration.py).
+LABEL_METRICS = {"expected_calibration_error", "mean_confidence", "routed_rate", "routed_count", "answered_accuracy"}
 
 
 def _did_you_mean_file(path) -> str:
@@ -60,7 +61,7 @@ def check_sources(spec: "TailorSpec", check_files: bool) -> list[str]:
 
 def check_criteria(spec: "TailorSpec", check_files: bool) -> list[str]:
     task = spec.objective.task
-    allowed = TASK_METRICS[task] | COMMON_METRICS
+    allowed = TASK_METRICS[task] | COMMON_METRICS | (LABEL_METRICS if task == "classification" else set())
     out = []
     for i, c in enumerate(spec.objective.criteria):
         if c.metric not in allowed:
