@@ -26,8 +26,7 @@ COMMON_METRICS = {
 # Reported by systems whose answers carry probabilities (scoring.add_confidence), not quality metrics.
 CONFIDENCE_METRICS = {"expected_calibration_error", "mean_confidence", "routed_rate", "answered_accuracy"}
 TASK_METRICS = {
-    "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1", "expected_calibration_error",
-                       "mean_confidence", "routed_rate", "answered_accuracy"},
+    "classification": {"accuracy", "exact_match", "macro_f1", "micro_f1"},
     "extraction": {"exact_match", "macro_f1", "micro_f1", "token_f1", "json_validity", "schema_match"},
     "generation": {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "embedding_similarity", "exact_match", "token_f1",
                    "json_validity"},
@@ -35,6 +34,8 @@ TASK_METRICS = {
              "json_validity"},
     "continued_pretraining": {"perplexity", "eval_loss"},
 }
+# Classification systems that answer with probabilities also report these (evaluate/calibration.py).
+LABEL_METRICS = {"expected_calibration_error", "mean_confidence", "routed_rate", "routed_count", "answered_accuracy"}
 
 
 def _did_you_mean_file(path) -> str:
@@ -100,7 +101,7 @@ def check_model_path(spec: "TailorSpec", check_files: bool) -> list[str]:
 
 def check_criteria(spec: "TailorSpec", check_files: bool) -> list[str]:
     task = spec.objective.task
-    allowed = TASK_METRICS[task] | COMMON_METRICS
+    allowed = TASK_METRICS[task] | COMMON_METRICS | (LABEL_METRICS if task == "classification" else set())
     out = []
     for i, c in enumerate(spec.objective.criteria):
         if c.system is not None and c.system not in spec.eval.systems:
