@@ -19,6 +19,7 @@ from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
 from .hallucination import answer_vocabulary
 from .scoring import SystemScore, score_system
+from .significance import versus_fine_tuned
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,27 @@ def add_times(scores: dict[str, SystemScore], seconds: dict[str, float], run: Tr
             score.metrics["eval_seconds"] = float(seconds[name])
 
 
+def answer_and_score(spec: Any, dataset: DatasetVersion, run: TrainRun | None, systems: list[str],
+                     test_rows: list[dict[str, Any]], train_rows: list[dict[str, Any]], labels: list[str],
+                     progress: bool) -> tuple[dict[str, SystemScore], dict[str, float], dict[str, Any]]:
+    """Every system's answers on the test rows, scored: (scores, seconds per system, classical fit info)."""
+    task = spec.objective.task
+    retriever = _retriever(spec, train_rows) if any(s in USES_RAG for s in systems) else None
+    plans = plan_systems(systems, test_rows, train_rows, spec.objective, labels, spec.eval, retriever,
+                         fine_tuned_lists_labels(run))
+    gens, seconds = generate_all(plans, spec, run, labels, progress)
+    classical_info: dict[str, Any] = {}
+    if "classical" in systems:
+        t1 = time.perf_counter()
+        gens["classical"], classical_info = answer_classical(spec, dataset, train_rows, test_rows)
+        seconds["classical"] = round(time.perf_counter() - t1, 2)
+    # generation: names in the training answers back an answer's names (hallucination)
+    vocab = answer_vocabulary(str(r.get("completion") or "") for r in train_rows) if task in (
+        "generation", "chat") else frozenset()
+    scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels, vocab) for p in plans}
+    return scores, seconds, classical_info
+
+
 def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | None, *,
                    progress: bool = True) -> EvalResult:
     """Evaluate every system in ``spec.eval.systems`` on the test split and write the report.
@@ -210,26 +232,14 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     if task == "continued_pretraining":
         from .perplexity import score_perplexity
 
-        scores = score_perplexity(spec, run, systems, test_rows, progress)
-        seconds: dict[str, float] = {}
+        scores, seconds = score_perplexity(spec, run, systems, test_rows, progress), {}
     else:
-        retriever = _retriever(spec, train_rows) if any(s in USES_RAG for s in systems) else None
-        plans = plan_systems(systems, test_rows, train_rows, spec.objective, labels, spec.eval, retriever,
-                             fine_tuned_lists_labels(run))
-        gens, seconds = generate_all(plans, spec, run, labels, progress)
-        if "classical" in systems:
-            t1 = time.perf_counter()
-            gens["classical"], classical_info = answer_classical(spec, dataset, train_rows, test_rows)
-            seconds["classical"] = round(time.perf_counter() - t1, 2)
-        vocab = answer_vocabulary(str(r.get("completion") or "") for r in train_rows) if task in (
-            "generation", "chat") else frozenset()
-        scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels, vocab) for p in plans}
+        scores, seconds, classical_info = answer_and_score(spec, dataset, run, systems, test_rows, train_rows,
+                                                           labels, progress)
     add_times(scores, seconds, run, classical_info)
     every = {name: s.metrics for name, s in scores.items()}
     gates = {name: evaluate_gates(spec.objective.criteria, s.metrics, every) for name, s in scores.items()}
     passed = "fine_tuned" in gates and all_passed(gates["fine_tuned"])
-    from .significance import versus_fine_tuned
-
     significance = versus_fine_tuned(task, scores, spec.eval.seed) if task != "continued_pretraining" else {}
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
         "significance": significance,
