@@ -45,23 +45,29 @@ def test_models_list_names_versions_with_base_and_aliases(client, live):
 
 
 def test_greedy_chat_equals_the_evaluation_engine(client, live):
+    """Free text (the base model: a classification version's answers are constrained to its labels,
+    tests/unit/test_serve_labels.py) equals inference.generate's greedy answer token for token."""
     from tailorlm.inference import generate
     from tailorlm.serve.catalog import Catalog
 
-    r = _greedy(client)
+    base = live.spec.model.base
+    r = _greedy(client, model=base)
     cat = Catalog(live.spec, live.ws)
-    servable = cat.resolve(VERSION)
+    servable = cat.resolve(base)
     loaded = cat.load(servable)
     ids = servable.recipe.prompt_ids(loaded.tokenizer, HELLO)
     ref = generate(loaded, [ids], max_new_tokens=12, progress=False)[0]
-    assert r.model == VERSION
+    assert r.model == base
     assert r.choices[0].message.content.strip() == ref.text
     assert r.usage.prompt_tokens == len(ids) == ref.prompt_tokens
     assert r.usage.completion_tokens == ref.completion_tokens
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
     assert r.choices[0].finish_reason == ("stop" if ref.finished else "length")
-    # An alias resolves to the same version and so gives the same answer.
-    assert _greedy(client, model="support-bot@candidate").choices[0].message.content == r.choices[0].message.content
+    # An alias resolves to the same version and so gives the same answer (a label of the version's set).
+    label = _greedy(client).choices[0].message.content
+    assert _greedy(client, model="support-bot@candidate").choices[0].message.content == label
+    version = cat.resolve(VERSION).recipe
+    assert label in (version.objective.labels or version.labels)
 
 
 def test_streaming_gives_the_same_text_usage_last_then_done(client, live):
@@ -98,14 +104,20 @@ def test_stop_string_cuts_the_answer_before_it(client):
     assert cut.finish_reason == "stop"
 
 
-def test_logprobs_and_top_logprobs(client):
-    r = _greedy(client, max_tokens=5, logprobs=True, top_logprobs=3)
+def test_logprobs_and_top_logprobs(client, live):
+    r = _greedy(client, model=live.spec.model.base, max_tokens=5, logprobs=True, top_logprobs=3)
     content = r.choices[0].logprobs.content
     assert len(content) == r.usage.completion_tokens
     for t in content:
         assert len(t.top_logprobs) == 3 and t.logprob <= 0
         assert t.top_logprobs[0].logprob == pytest.approx(t.logprob, abs=1e-5)  # greedy took the top token
         assert [a.logprob for a in t.top_logprobs] == sorted((a.logprob for a in t.top_logprobs), reverse=True)
+    # A classification version decodes constrained to its labels: the log-probabilities are those of the
+    # distribution it decoded from (finite, the allowed tokens only), and the answer is a label.
+    c = _greedy(client, logprobs=True, top_logprobs=3)
+    for t in c.choices[0].logprobs.content:
+        assert t.logprob <= 0 and all(a.logprob > float("-inf") for a in t.top_logprobs)
+        assert t.top_logprobs[0].logprob == pytest.approx(t.logprob, abs=1e-5)
 
 
 def test_json_schema_answer_parses_and_validates(client):

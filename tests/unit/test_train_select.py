@@ -108,7 +108,8 @@ def test_a_training_run_uses_selection_where_exact_and_records_it(method, expect
     ds = write_dataset_version(tmp_path / "ds", n_train=8, n_val=2)
     spec = parse_spec({"project": "t", "data": {"sources": [{"path": "x.jsonl"}]},
                        "model": {"base": str(tiny_model_dir)},
-                       "train": {"method": method, "max_steps": 2, "batch_size": 4, "eval_every": 2}}, tmp_path)
+                       "train": {"method": method, "head": "lm", "max_steps": 2, "batch_size": 4, "eval_every": 2}},
+                      tmp_path)  # head: lm (auto would pick the classifier head, which has no LM head)
     ws = Workspace(tmp_path)
     run = run_training(spec, ws, ds, progress=False)
     with ws.store.engine.connect() as conn:

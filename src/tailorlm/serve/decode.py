@@ -12,6 +12,8 @@ step recomputes the whole sequence (slower, same tokens).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -143,8 +145,8 @@ class Decoder:
             for step in range(params.max_tokens):
                 if cancelled():
                     return
-                nxt = self._choose(logits, prompt, rows, params, gen, constraint)
-                yield self._advance(rows, nxt, logits, params, last=step + 1 >= params.max_tokens)
+                nxt, chosen_from = self._choose(logits, prompt, rows, params, gen, constraint)
+                yield self._advance(rows, nxt, chosen_from, params, last=step + 1 >= params.max_tokens)
                 if all(r.finish for r in rows):
                     return
                 if cache is not None:
@@ -177,7 +179,9 @@ class Decoder:
             out.append(Delta(index=i, text=labels[k], logprobs=lps, finish_reason="stop", completion_tokens=n_tokens))
         return out
 
-    def _choose(self, logits, prompt, rows, params, gen, constraint) -> torch.Tensor:
+    def _choose(self, logits, prompt, rows, params, gen, constraint) -> tuple[torch.Tensor, torch.Tensor]:
+        """(next tokens, the logits they were chosen from: masked to the allowed tokens under a
+        constraint, so reported log-probabilities are those of the distribution actually decoded)."""
         work = logits.float().clone()
         if constraint is not None:
             for i, r in enumerate(rows):
@@ -187,11 +191,11 @@ class Decoder:
                 mask = torch.full_like(work[i], float("-inf"))
                 mask[torch.tensor(allowed, dtype=torch.long, device=work.device)] = 0.0
                 work[i] = work[i] + mask
-        return _pick(work, params, gen).cpu()
+        return _pick(work, params, gen).cpu(), work
 
     def _advance(self, rows: list[_Row], nxt: torch.Tensor, logits: torch.Tensor, params: SamplingParams,
                  last: bool) -> list[Delta]:
-        logp = torch.log_softmax(logits.float(), dim=-1) if params.logprobs else None
+        logp = torch.log_softmax(logits.float(), dim=-1) if params.logprobs else None  # -inf for masked tokens
         out = []
         for i, r in enumerate(rows):
             if r.finish:
@@ -221,6 +225,7 @@ class Decoder:
         alts = []
         if top > 0:
             vals, idx = row_logp.topk(top)
-            alts = [(*_token_info(self.tok, int(j)), float(v)) for v, j in zip(vals, idx)]
+            # under a constraint only the allowed tokens are alternatives (the rest are -inf)
+            alts = [(*_token_info(self.tok, int(j)), float(v)) for v, j in zip(vals, idx) if math.isfinite(float(v))]
             alts = [(a[0], a[2], a[1]) for a in alts]
         return TokenLogprob(token=text, logprob=float(row_logp[token]), bytes=raw, top=alts)
