@@ -18,7 +18,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 _NUMBER = r"-?[0-9.]+(?:e-?[0-9]+)?"
 _CRITERION = re.compile(rf"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|==|>|<)\s*({_NUMBER})\s*$")
 # "<metric> <op> <system> [+|- <number>]": compared with another evaluated system's value.
-_RELATIVE = re.compile(rf"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|==|>|<)\s*([A-Za-z_]\w*)\s*(?:([+-])\s*([0-9.]+(?:e-?[0-9]+)?))?\s*$")
+_RELATIVE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|==|>|<)\s*([A-Za-z_]\w*)\s*(?:([+-])\s*([0-9.]+(?:e-?[0-9]+)?))?\s*$")
 
 
 class Strict(BaseModel):

@@ -141,7 +141,6 @@ def _selected_loss(model, kwargs: dict, batch: Batch, p: int, device: str) -> to
     generation rows). Here the body's final hidden states (B, T, H) are gathered to (N, H), N =
     labelled predictions, and only those go through the (H x vocab) head and the softmax.
     """
-    width = batch.input_ids.shape[1]
     kwargs = {k: v for k, v in kwargs.items() if k != "logits_to_keep"}
     hidden = decoder(model)(**kwargs).last_hidden_state  # (B, width - p, H), after the final norm
     targets = batch.labels[:, p + 1:].to(device)  # (B, width - p - 1): position t predicts t + 1
