@@ -165,23 +165,22 @@ def _routes(app: FastAPI, st: State) -> None:
         raise APIError(404, f"model {model_id!r} does not exist. Models: {', '.join(known)}", param="model",
                        code="model_not_found")
 
-    @app.post("/v1/chat/completions")
-    async def chat(body: ChatCompletionRequest, request: Request, who: Identity = Depends(caller)):
-        prep = await routes.prepare_chat(st, body)
+    async def _answer(body, request: Request, who: Identity, prep, chat: bool):
+        """Charge the key's token budget, then stream or answer whole (chat or text completion)."""
         st.limiter.tokens(who, sum(len(p) for p in prep.prompts) + prep.params.max_tokens * prep.params.n)
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
-            return routes.stream_answer(st, prep, who, chat=True, include_usage=usage)
-        return await routes.answer_whole(st, request, prep, who, routes.R.chat_completion)
+            return routes.stream_answer(st, prep, who, chat=chat, include_usage=usage)
+        shape = routes.R.chat_completion if chat else routes.R.text_completion
+        return await routes.answer_whole(st, request, prep, who, shape)
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatCompletionRequest, request: Request, who: Identity = Depends(caller)):
+        return await _answer(body, request, who, await routes.prepare_chat(st, body), chat=True)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request, who: Identity = Depends(caller)):
-        prep = await routes.prepare_completion(st, body)
-        st.limiter.tokens(who, sum(len(p) for p in prep.prompts) + prep.params.max_tokens * prep.params.n)
-        if body.stream:
-            usage = bool(body.stream_options and body.stream_options.include_usage)
-            return routes.stream_answer(st, prep, who, chat=False, include_usage=usage)
-        return await routes.answer_whole(st, request, prep, who, routes.R.text_completion)
+        return await _answer(body, request, who, await routes.prepare_completion(st, body), chat=False)
 
     @app.get("/v1/admin/keys")
     async def admin_keys(who: Identity = Depends(admin)) -> dict:

@@ -29,13 +29,11 @@ SAMPLE = 200  # records read per source
 
 def _tokenizer_file(spec: "TailorSpec") -> Path | None:
     """tokenizer.json of the base model from disk only: a local folder, the alias cache, the HF cache."""
-    from ..train.checks import _alias_cache_config  # the same look-up as the train checks' config read
+    from ..train.checks import _alias_cache_config, local_base_dir  # the train checks' config look-up
 
     ref = spec.model.base
-    p = Path(ref).expanduser()
-    if not p.is_absolute():
-        p = spec.root / p
-    if p.is_dir():
+    p = local_base_dir(spec)
+    if p is not None:
         found = p / "tokenizer.json"
     elif "/" not in ref:
         cfg = _alias_cache_config(ref)

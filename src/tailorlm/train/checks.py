@@ -41,6 +41,13 @@ def _hub_config(repo_id: str, revision: str | None) -> dict | None:
         return None
 
 
+def local_base_dir(spec: "TailorSpec") -> Path | None:
+    """``model.base`` as a local folder (relative to tailor.yaml), or None for an alias / hub id."""
+    p = Path(spec.model.base).expanduser()
+    p = p if p.is_absolute() else spec.root / p
+    return p if p.is_dir() else None
+
+
 def _base_config(spec: "TailorSpec") -> dict | None:
     """The base model's config without loading weights; ``None`` when nothing is on disk (checked at load).
 
@@ -49,10 +56,8 @@ def _base_config(spec: "TailorSpec") -> dict | None:
     the HF cache, when cached.
     """
     ref = spec.model.base
-    p = Path(ref).expanduser()
-    if not p.is_absolute():
-        p = spec.root / p
-    if p.is_dir():
+    p = local_base_dir(spec)
+    if p is not None:
         cfg = p / "config.json"
         return json.loads(cfg.read_text()) if cfg.exists() else None
     if "/" not in ref:
