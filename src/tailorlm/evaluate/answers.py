@@ -27,6 +27,14 @@ def recipe_max_tokens(run: Any, default: int = 256) -> int:
     return int(read_provenance(run.model_path).get("prompt_recipe", {}).get("max_tokens", default))
 
 
+def recipe_reads_end_token(run: Any) -> bool:
+    """Whether the classifier version was trained with the end token appended (its stored recipe)."""
+    from ..train.classifier import recipe_end_token
+    from ..train.export import read_provenance
+
+    return run is not None and recipe_end_token(read_provenance(run.model_path).get("prompt_recipe", {}))
+
+
 def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget: int, progress: bool,
                 run: Any = None) -> list:
     """The answers of one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan`) with ``loaded``."""
@@ -37,7 +45,8 @@ def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget
     e = spec.eval
     if is_classifier(loaded.model):
         return classify(loaded, [message_text(c) for c in plan.chats], batch_size=e.batch_size,
-                        max_len=recipe_max_tokens(run), progress=progress, desc=f"eval {plan.name}")
+                        max_len=recipe_max_tokens(run), progress=progress, desc=f"eval {plan.name}",
+                        end_token=recipe_reads_end_token(run))
     prompts = encode_chats(loaded.tokenizer, plan.chats)
     if (spec.objective.task == "classification" and e.label_decoding == "constrained" and labels
             and supports_constrained(loaded.model)):

@@ -28,8 +28,11 @@ from .tokenize import IGNORE, Encoded
 log = logging.getLogger(__name__)
 
 INPUT_RECIPE = ("the example's non-system turns (the customer message), joined by newlines, tokenized "
-                "without special tokens or chat template, cut to data.max_seq_len tokens; no instruction, "
-                "no label list; the head reads the last token's hidden state")
+                "without special tokens or chat template, cut to data.max_seq_len tokens, then the "
+                "tokenizer's end-of-sequence token; no instruction, no label list; the head reads the hidden "
+                "state of that end token")
+# Versions trained before 2026-12-02 read the message's own last token (no end token appended); their
+# recipe has no ``end_token`` key, so they are read as they were trained.
 
 
 def resolve_head(task: str, head: str, method: str) -> tuple[str, str]:
@@ -47,7 +50,12 @@ def resolve_head(task: str, head: str, method: str) -> tuple[str, str]:
 def prompt_recipe(labels: Sequence[str], max_len: int) -> dict[str, Any]:
     """What the artifact stores about its inputs (``provenance.json`` -> ``prompt_recipe``)."""
     return {"head": "classifier", "input": INPUT_RECIPE, "max_tokens": max_len, "labels": list(labels),
-            "output": "argmax label; its softmax probability"}
+            "end_token": True, "output": "argmax label; its softmax probability"}
+
+
+def recipe_end_token(recipe: dict[str, Any]) -> bool:
+    """Whether a stored classifier recipe appends the end token (older versions: no)."""
+    return bool(recipe.get("end_token", False))
 
 
 def message_text(messages: Sequence[dict[str, str]]) -> str:
@@ -55,8 +63,13 @@ def message_text(messages: Sequence[dict[str, str]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
 
 
-def encode_text_ids(tokenizer, text: str, max_len: int) -> list[int]:
+def encode_text_ids(tokenizer, text: str, max_len: int, end_token: bool = False) -> list[int]:
+    """The classifier's input ids: the text's tokens cut to ``max_len``, then (``end_token``) the EOS
+    token, whose hidden state the head reads: one fixed position that has seen the whole message, rather
+    than whatever word or typo the message happens to end with."""
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_len]
+    if end_token:
+        return ids + [tokenizer.eos_token_id]
     return ids or [tokenizer.eos_token_id]  # an empty message still has a last token to read
 
 
@@ -81,8 +94,8 @@ def encode_classifier_split(path: Path, tokenizer, objective, labels: Sequence[s
                                 else f"kind '{row.get('kind')}' is not used by the classifier head")
             continue
         text = message_text(build_messages(row, objective, labels))
-        ids = encode_text_ids(tokenizer, text, max_len)
-        cut += len(ids) == max_len
+        ids = encode_text_ids(tokenizer, text, max_len, end_token=True)
+        cut += len(ids) > max_len
         out.examples.append(Encoded(input_ids=ids, labels=[IGNORE] * len(ids), record_id=rid,
                                     meta={"class": index[label]}))
     if cut:
@@ -132,8 +145,11 @@ def is_classifier(model) -> bool:
 
 
 def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int = 256, progress: bool = True,
-             desc: str = "classify") -> list:
+             desc: str = "classify", end_token: bool = False) -> list:
     """The argmax label of each text with its probability (one forward pass per batch, no generation).
+
+    ``max_len`` and ``end_token`` come from the version's stored recipe (:func:`recipe_end_token`), so the
+    model reads its inputs as it was trained.
 
     Returns:
         :class:`~tailorlm.constrained.LabelPrediction` per text, in input order.
@@ -146,7 +162,7 @@ def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int
     model.eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     pad = tok.pad_token_id
-    encoded = [encode_text_ids(tok, t, max_len) for t in texts]
+    encoded = [encode_text_ids(tok, t, max_len, end_token) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     results: list = [None] * len(texts)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
