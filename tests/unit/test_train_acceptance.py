@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import write_dataset_version
+from dataset_fixtures import write_dataset_version
 from tailorlm.workspace import Workspace
 
 # Rates high enough that the tiny random model visibly learns in a few steps.

@@ -11,7 +11,7 @@ import torch
 from test_registry_helpers import fake_dataset, fake_eval
 
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import INTENTS, write_dataset_version
+from dataset_fixtures import INTENTS, write_dataset_version
 from tailorlm.workspace import Workspace
 
 
@@ -61,7 +61,7 @@ def test_classifier_loss_falls(cls_run):
 def test_classifier_predicts_the_training_labels(cls_run):
     from tailorlm.train import load_trained
     from tailorlm.train.classifier import classify
-    from tailorlm.train.fixtures import sft_rows
+    from dataset_fixtures import sft_rows
 
     run, _, _, _ = cls_run
     loaded = load_trained(run.model_path, device="cpu", dtype="float32")

@@ -50,7 +50,7 @@ def _free_port() -> int:
 
 
 def _ddp_project(tmp_path, base):
-    from tailorlm.train.fixtures import write_dataset_version
+    from dataset_fixtures import write_dataset_version
 
     ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=8)
     (tmp_path / "x.jsonl").write_text("")

@@ -9,7 +9,7 @@ import torch
 from sqlalchemy import text
 
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import write_dataset_version
+from dataset_fixtures import write_dataset_version
 from tailorlm.workspace import Workspace
 
 
