@@ -23,7 +23,7 @@ def train(
     """
     spec = load(spec_path)
     from ..pipeline import Context, stage_data, stage_train
-    from ..train.monitor import TrainingDiverged
+    from ..train.metrics_writer import TrainingDiverged
 
     from ..lock import project_lock
 

@@ -46,12 +46,12 @@ def token_loss(loaded: Any, texts: Sequence[str], max_len: int, batch_size: int,
 def score_perplexity(spec: Any, run: Any, systems: Sequence[str], rows: Sequence[dict[str, Any]],
                      progress: bool) -> dict[str, SystemScore]:
     """``eval_loss`` and ``perplexity`` per system (``base``, ``fine_tuned``) on the test texts."""
-    from .runner import _load
+    from .runner import load_weights
 
     texts = [str(r.get("text") or r.get("completion") or "") for r in rows]
     out = {}
     for name in systems:
-        loaded = _load("fine_tuned" if name == "fine_tuned" else "base", spec, run)
+        loaded = load_weights("fine_tuned" if name == "fine_tuned" else "base", spec, run)
         total, count, ms = token_loss(loaded, texts, spec.data.max_seq_len, spec.eval.batch_size, progress,
                                       f"eval {name}", spec.eval.bf16_autocast)
         loss = total / max(count, 1)

@@ -98,7 +98,8 @@ def max_new_tokens(spec: Any, tokenizer: Any, labels: Sequence[str]) -> int:
     return 128
 
 
-def _load(kind: str, spec: Any, run: TrainRun | None) -> Any:
+def load_weights(kind: str, spec: Any, run: TrainRun | None) -> Any:
+    """The weights a system answers with: ``base`` (``model.base``) or ``fine_tuned`` (``run``'s artifact)."""
     from ..models import load_base
 
     if kind == "base":
@@ -150,7 +151,7 @@ def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, label
         todo = [p for p in plans if p.model == kind]
         if not todo:
             continue
-        loaded = _load(kind, spec, run)
+        loaded = load_weights(kind, spec, run)
         budget = max_new_tokens(spec, loaded.tokenizer, labels)
         for plan in todo:
             t0 = time.perf_counter()

@@ -46,7 +46,7 @@ def save_artifact(model, tokenizer, out: Path, provenance: dict[str, Any], metho
     Raises:
         TrainingDiverged: a weight is NaN/Inf; nothing is written.
     """
-    from .monitor import TrainingDiverged
+    from .metrics_writer import TrainingDiverged
 
     # Only trained weights can have diverged: a LoRA run checks its adapter, not the frozen base.
     weights = state_dict if state_dict is not None else {
