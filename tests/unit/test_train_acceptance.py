@@ -55,7 +55,7 @@ def _train(method, base, root, dataset, monkeypatch):
 
 @pytest.mark.parametrize("method", list(STEP_LR))
 def test_method_trains_through_run_training(method, tiny_model_dir, dataset, tmp_path, monkeypatch):
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     torch.manual_seed(0)
     result, model, initial = _train(method, tiny_model_dir, tmp_path, dataset, monkeypatch)

@@ -59,7 +59,7 @@ def test_classifier_loss_falls(cls_run):
 
 
 def test_classifier_predicts_the_training_labels(cls_run):
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
     from tailorlm.train.classifier import classify
     from dataset_fixtures import sft_rows
 
@@ -81,7 +81,7 @@ def _logits(model, tok, texts):
 def test_saved_classifier_reloads_with_identical_logits(tiny_model_dir, tmp_path):
     from tailorlm.train.classifier import load_classifier_base
     from tailorlm.train.export import save_artifact
-    from tailorlm.train.load import load_trained
+    from tailorlm.models.trained import load_trained
     from tailorlm.train.methods import apply_method
 
     spec = _spec(tmp_path, tiny_model_dir)
@@ -112,7 +112,7 @@ def test_registry_export_of_a_classifier_version(cls_run, tmp_path):
 
     from tailorlm.registry import register_model, resolve
     from tailorlm.registry.export import export_version
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     trained, _, _, _ = cls_run
     spec = make_spec(tmp_path / "proj", None)

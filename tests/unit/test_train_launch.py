@@ -124,7 +124,7 @@ def test_accelerate_launch_two_cpu_processes(tiny_model_dir, tmp_path):
     """
     import torch
 
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     ds = _ddp_project(tmp_path, tiny_model_dir)
     accelerate = Path(sys.executable).with_name("accelerate")

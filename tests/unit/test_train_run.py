@@ -82,8 +82,8 @@ def test_precision_names_what_the_forward_passes_ran_in(tiny_model_dir):
 def test_load_trained_and_merged_export_give_the_same_outputs(lora_run, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from tailorlm.train import load_trained
-    from tailorlm.train.export import merge_and_save
+    from tailorlm.models.trained import load_trained
+    from tailorlm.models.trained import merge_and_save
 
     run, _ = lora_run
     peft = load_trained(run.model_path, device="cpu", dtype="float32", merge=False)

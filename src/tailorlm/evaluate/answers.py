@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def recipe_max_tokens(run: Any, default: int = 256) -> int:
     """The classifier's input budget stored in the version's prompt recipe."""
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     if run is None:
         return default
@@ -49,7 +49,7 @@ def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget
 
 def run_head(run: Any) -> str:
     """``classifier`` or ``lm``: the head of the trained version (``lm`` when there is no run)."""
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     if run is None:
         return "lm"

@@ -20,7 +20,7 @@ def token_loss(loaded: Any, texts: Sequence[str], max_len: int, batch_size: int,
     """(summed loss in nats, counted tokens, per-text wall ms) over ``texts``."""
     from tqdm.auto import tqdm
 
-    from ..inference import autocast_context
+    from ..models.precision import autocast_context
 
     tok, model = loaded.tokenizer, loaded.model
     model.eval()

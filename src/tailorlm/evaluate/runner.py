@@ -104,7 +104,7 @@ def load_weights(kind: str, spec: Any, run: TrainRun | None) -> Any:
 
     if kind == "base":
         return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision, spec.model.download)
-    from ..train import load_trained
+    from ..models.trained import load_trained
 
     return load_trained(run.model_path, spec.model.device, spec.model.dtype)
 
@@ -114,7 +114,7 @@ def fine_tuned_lists_labels(run: TrainRun | None) -> bool:
     before recipes were stored always did.)"""
     if run is None:
         return True
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     try:
         recipe = read_provenance(run.model_path).get("prompt_recipe") or {}

@@ -122,7 +122,7 @@ class Servable:
 
 
 def _provenance(model_path: str) -> dict:
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     try:
         return read_provenance(model_path)
@@ -197,7 +197,7 @@ class Catalog:
 
                 loaded = load_base(m.base, m.device, m.dtype, m.revision)
             else:
-                from ..train import load_trained
+                from ..models.trained import load_trained
 
                 loaded = load_trained(servable.path, m.device, m.dtype)
             loaded.model.eval()

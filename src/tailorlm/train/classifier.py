@@ -90,17 +90,13 @@ def encode_classifier_split(path: Path, tokenizer, objective, labels: Sequence[s
     return out
 
 
-def classifier_kwargs(labels: Sequence[str], pad_token_id: int) -> dict[str, Any]:
-    """``from_pretrained`` arguments that size the head and name its outputs."""
-    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-            "label2id": {lab: i for i, lab in enumerate(labels)}, "pad_token_id": pad_token_id}
-
-
 def load_classifier_base(spec, labels: Sequence[str]):
     """The base model with a fresh classifier head, as a ``LoadedModel`` (QLoRA: 4-bit body)."""
     from transformers import AutoModelForSequenceClassification
 
-    from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
+    from ..models.loader import LoadedModel, load_tokenizer, resolve_base
+    from ..models.precision import select_device
+    from ..models.trained import classifier_kwargs
 
     resolved = resolve_base(spec.model.base, spec.model.revision)
     dev, dtype, autocast = select_device(spec.model.device, spec.model.dtype)

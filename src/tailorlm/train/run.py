@@ -131,7 +131,8 @@ def _labels(spec: TailorSpec, dataset: DatasetVersion) -> list[str]:
 
 def _load_model(spec: TailorSpec, head: str = "lm", labels: list[str] | None = None):
     from ..models import load_base
-    from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
+    from ..models.loader import LoadedModel, load_tokenizer, resolve_base
+    from ..models.precision import select_device
 
     if head == "classifier":
         return load_classifier_base(spec, labels or [])
@@ -386,7 +387,7 @@ def precision(loaded, accelerator, autocast, state: dict | None = None) -> str:
         return f"{accelerator.mixed_precision} mixed precision (accelerate)"
     dtype = str(next(loaded.model.parameters()).dtype).replace("torch.", "")
     if str(loaded.device).startswith("cpu") and loaded.autocast_bf16:
-        from .speed import cpu_bf16_speedup
+        from ..models.precision import cpu_bf16_speedup
 
         measured = f"measured {cpu_bf16_speedup():.2f}x fp32"
         return f"bf16 autocast ({measured})" if autocast == loaded.autocast else f"{dtype} (bf16 autocast {measured})"
@@ -397,7 +398,7 @@ def _autocast(loaded, accelerator, dtype_setting: str = "auto"):
     """The forward-pass context: accelerate's mixed precision, else bf16 autocast on CPU where it pays off."""
     import contextlib
 
-    from .speed import use_cpu_autocast
+    from ..models.precision import use_cpu_autocast
 
     if accelerator is not None and accelerator.mixed_precision != "no":
         return accelerator.autocast
