@@ -8,7 +8,7 @@ registered under the entry point group ``tailorlm.compliance_rules``::
     no_advice = "my_bank.rules:no_investment_advice"
 
 and enabled by name in ``eval.compliance.custom``. PII detection reuses the data stage's Presidio
-scrubber (:class:`tailorlm.data.pii.Scrubber`), so "PII" means the same thing in training data and in
+scrubber (:class:`tailorlm.privacy.pii.Scrubber`), so "PII" means the same thing in training data and in
 model output.
 """
 
@@ -84,7 +84,7 @@ def build_rules(compliance: Any) -> dict[str, Rule]:
 
 def pii_findings(answers: Sequence[str], pii_spec: Any) -> list[list[str]]:
     """Per answer, the PII entity types found by the data stage's scrubber (``TYPE: text``)."""
-    from ..data.pii import Scrubber
+    from ..privacy.pii import Scrubber
 
     try:
         scrubber = Scrubber.from_spec(pii_spec)
