@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from ..artifacts import MARKER, code_version, sha256_file, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
+from ..store.datasets import dataset_manifests, lineage_counts
 
 # Files the registry writes next to the artifact; excluded from the artifact hash.
 REGISTRY_FILES = frozenset({"MODEL_CARD.md", "lineage.json"})
@@ -121,11 +122,7 @@ def _datasets_from_records(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
     conditions = {"record_id": "record_id = :k OR (source_id = :k AND record_id <> :k)", "source": "source = :k"}
     for column, where in conditions.items():
         for key in keys:
-            rows = conn.execute(text(
-                f"SELECT dataset_version, split, COUNT(*) FROM record_lineage WHERE {where} "
-                "GROUP BY dataset_version, split"
-            ), {"k": key}).all()
-            for dv, split, n in rows:
+            for dv, split, n in lineage_counts(conn, where, key):
                 entry = found.setdefault(dv, {"records": 0, "splits": {}, "matched_by": column})
                 entry["records"] += int(n)
                 entry["splits"][split or "?"] = entry["splits"].get(split or "?", 0) + int(n)
@@ -135,7 +132,7 @@ def _datasets_from_records(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
 def _datasets_from_manifests(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
     """dataset version -> match, for versions whose manifest lists the file (no record rows needed)."""
     found: dict[str, dict[str, Any]] = {}
-    for name, version, manifest in conn.execute(text("SELECT name, version, manifest FROM datasets")):
+    for name, version, manifest in dataset_manifests(conn):
         try:
             sources = normalize_sources(json.loads(manifest))
         except (json.JSONDecodeError, TypeError, AttributeError):

@@ -10,7 +10,6 @@ run of the same spec and dataset version from its last checkpoint.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -19,12 +18,12 @@ from pathlib import Path
 
 import torch
 import yaml
-from sqlalchemy import text
 
 from ..artifacts import atomic_write_text, sha256_json
 from ..errors import UserError
 from ..results import DatasetVersion, TrainRun
 from ..spec import TailorSpec
+from ..store.runs import record_run, unfinished_runs
 from ..workspace import Workspace
 from . import checkpoints as ck
 from .collate import pack_rows, packing_efficiency, plan_batches
@@ -53,25 +52,14 @@ def run_key(spec: TailorSpec, dataset: DatasetVersion) -> str:
 
 
 def _find_resumable(ws: Workspace, key: str) -> tuple[str, Path] | None:
-    with ws.store.engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, path, info FROM runs WHERE kind='train' AND status != 'finished' "
-                                 "ORDER BY created_at DESC")).all()
-    for rid, path, info in rows:
-        if json.loads(info).get("run_key") == key and Path(path).exists():
-            return rid, Path(path)
+    for rid, path, info in unfinished_runs(ws.store):
+        if info.get("run_key") == key and path.exists():
+            return rid, path
     return None
 
 
 def _record(ws: Workspace, run_id: str, status: str, path: Path, info: dict, dataset: str, finished: bool = False) -> None:
-    with ws.store.engine.begin() as conn:
-        exists = conn.execute(text("SELECT 1 FROM runs WHERE id=:i"), {"i": run_id}).first()
-        params = {"i": run_id, "s": status, "p": str(path), "info": json.dumps(info, default=str), "d": dataset,
-                  "t": time.time(), "f": time.time() if finished else None}
-        if exists:
-            conn.execute(text("UPDATE runs SET status=:s, info=:info, finished_at=:f WHERE id=:i"), params)
-        else:
-            conn.execute(text("INSERT INTO runs (id, kind, dataset_version, status, path, info, created_at, finished_at) "
-                              "VALUES (:i, 'train', :d, :s, :p, :info, :t, :f)"), params)
+    record_run(ws.store, run_id, status, path, info, dataset, finished)
 
 
 def row_budget(spec: TailorSpec, dataset: DatasetVersion, tokenizer, head: str = "lm") -> int:
