@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..artifacts import atomic_write_text, sha256_json
+from ..artifacts import atomic_write_text
 from ..errors import UserError
+from ..keys import input_key, train_inputs
 from ..results import DatasetVersion, TrainRun
 from ..spec import TailorSpec
 from ..store.runs import record_run, unfinished_runs
@@ -47,8 +48,7 @@ SHARE_PREFIX_METHODS = {"full", "lora", "dora", "qlora", "ia3"}
 
 def run_key(spec: TailorSpec, dataset: DatasetVersion) -> str:
     """What must match for ``--resume`` to continue a run: its inputs."""
-    return sha256_json({"train": spec.section_dict("train"), "model": spec.section_dict("model"),
-                        "objective": spec.section_dict("objective"), "dataset": dataset.version})[:16]
+    return input_key(train_inputs(spec, dataset.version))[:16]  # the pipeline's train key, less the code version
 
 
 def _find_resumable(ws: Workspace, key: str) -> tuple[str, Path] | None:
