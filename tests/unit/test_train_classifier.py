@@ -60,7 +60,7 @@ def test_classifier_loss_falls(cls_run):
 
 def test_classifier_predicts_the_training_labels(cls_run):
     from tailorlm.models.trained import load_trained
-    from tailorlm.train.classifier import classify
+    from tailorlm.models.classifier_head import classify
     from dataset_fixtures import sft_rows
 
     run, _, _, _ = cls_run

@@ -2,7 +2,7 @@
 
 | model | task | answer |
 | --- | --- | --- |
-| a classifier-head version | classification | :func:`tailorlm.train.classifier.classify`: argmax label, its probability |
+| a classifier-head version | classification | :func:`tailorlm.models.classifier_head.classify`: argmax label, its probability |
 | a causal LM | classification, ``eval.label_decoding: constrained`` | :func:`tailorlm.constrained.score_labels` |
 | a causal LM | otherwise | :func:`tailorlm.inference.generate` (greedy) |
 
@@ -32,7 +32,7 @@ def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget
     """The answers of one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan`) with ``loaded``."""
     from ..constrained import score_labels, supports_constrained
     from ..inference import encode_chats, generate
-    from ..train.classifier import classify, is_classifier, message_text
+    from ..models.classifier_head import classify, is_classifier, message_text
 
     e = spec.eval
     if is_classifier(loaded.model):

@@ -64,7 +64,7 @@ class Recipe:
         from ..inference import encode_chats
 
         if self.head == "classifier":
-            from ..train.classifier import encode_text_ids, message_text
+            from ..models.classifier_head import encode_text_ids, message_text
 
             return encode_text_ids(tokenizer, message_text(chat), self.max_len)
         return encode_chats(tokenizer, [self.messages(chat)])[0]
