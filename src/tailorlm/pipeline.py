@@ -182,7 +182,9 @@ def _version_alive(ws: Workspace, out: dict) -> bool:
 
 def wants_fine_tuned(spec: TailorSpec) -> bool:
     """Whether ``eval.systems`` asks for a system answering with the fine-tuned weights."""
-    return any(s.startswith("fine_tuned") for s in spec.eval.systems)
+    from .systems import needs_trained_model
+
+    return needs_trained_model(spec.eval.systems)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..systems import BASE_WEIGHTS, CANDIDATE, TRAINED_WEIGHTS
 from .scoring import SystemScore, latency_metrics
 
 
@@ -51,7 +52,7 @@ def score_perplexity(spec: Any, run: Any, systems: Sequence[str], rows: Sequence
     texts = [str(r.get("text") or r.get("completion") or "") for r in rows]
     out = {}
     for name in systems:
-        loaded = load_weights("fine_tuned" if name == "fine_tuned" else "base", spec, run)
+        loaded = load_weights(TRAINED_WEIGHTS if name == CANDIDATE else BASE_WEIGHTS, spec, run)
         total, count, ms = token_loss(loaded, texts, spec.data.max_seq_len, spec.eval.batch_size, progress,
                                       f"eval {name}", spec.eval.bf16_autocast)
         loss = total / max(count, 1)

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from ..artifacts import atomic_dir, code_version, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
+from ..systems import CANDIDATE
 from . import plots
 from .confusions import EMBED_MAX_LABELS, most_confused
 from .roi import PRIMARY, compute_roi
@@ -145,7 +146,7 @@ def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Seq
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = fmt
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
-    focus = "fine_tuned" if "fine_tuned" in doc["systems"] else next(iter(doc["systems"]))
+    focus = CANDIDATE if CANDIDATE in doc["systems"] else next(iter(doc["systems"]))
     return template.render(doc=doc, images=images, metrics=table_metrics(doc["systems"]),
                            roi_lines=roi_lines(doc["roi"]), examples=examples, focus=focus,
                            classes=doc["details"][focus]["classes"], confused=doc.get("confused_pairs") or [],
@@ -154,7 +155,7 @@ def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Seq
 
 def _make_plots(scores: Mapping[str, Any], systems: Mapping[str, Mapping[str, float]], run: TrainRun | None) -> dict:
     pngs: dict[str, bytes | None] = {"metrics": plots.metric_bars(systems)}
-    confusion_of = "fine_tuned" if "fine_tuned" in scores else next(iter(scores))
+    confusion_of = CANDIDATE if CANDIDATE in scores else next(iter(scores))
     classes = scores[confusion_of].classes
     pngs["confusion"] = plots.confusion_heatmap(classes["confusion"] if classes else None,
                                                 f"Confusion matrix: {confusion_of}")
@@ -168,7 +169,7 @@ def _confused(scores: Mapping[str, Any], task: str) -> list[dict]:
     """Most-confused pairs of the fine-tuned system (else the first one) for classification."""
     if task != "classification" or not scores:
         return []
-    focus = "fine_tuned" if "fine_tuned" in scores else next(iter(scores))
+    focus = CANDIDATE if CANDIDATE in scores else next(iter(scores))
     return most_confused(scores[focus].records)
 
 

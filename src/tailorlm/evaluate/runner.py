@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from ..errors import UserError
 from ..results import DatasetVersion, EvalResult, TrainRun
+from ..systems import CANDIDATE, WEIGHTS
 from .answers import NOT_FOR_CLASSIFIER, run_head
 from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
@@ -147,7 +148,7 @@ def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, label
 
     gens: dict[str, list] = {}
     seconds: dict[str, float] = {}
-    for kind in ("base", "fine_tuned"):
+    for kind in WEIGHTS:
         todo = [p for p in plans if p.model == kind]
         if not todo:
             continue
@@ -240,7 +241,7 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     add_times(scores, seconds, run, classical_info)
     every = {name: s.metrics for name, s in scores.items()}
     gates = {name: evaluate_gates(spec.objective.criteria, s.metrics, every) for name, s in scores.items()}
-    passed = "fine_tuned" in gates and all_passed(gates["fine_tuned"])
+    passed = CANDIDATE in gates and all_passed(gates[CANDIDATE])
     significance = versus_fine_tuned(task, scores, spec.eval.seed) if task != "continued_pretraining" else {}
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
         "significance": significance,
