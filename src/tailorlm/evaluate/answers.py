@@ -13,7 +13,11 @@ Every path returns :class:`tailorlm.inference.Generation` objects (label answers
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+    from .baselines import SystemPlan
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ def recipe_max_tokens(run: Any, default: int = 256) -> int:
     return int(read_provenance(run.model_path).get("prompt_recipe", {}).get("max_tokens", default))
 
 
-def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget: int, progress: bool,
+def answer_plan(loaded: Any, plan: SystemPlan, spec: TailorSpec, labels: Sequence[str], budget: int, progress: bool,
                 run: Any = None) -> list:
     """The answers of one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan`) with ``loaded``."""
     from ..constrained import score_labels, supports_constrained

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..prompting import build_messages
 from ..systems import NO_WEIGHTS, TRAINED_WEIGHTS, system, with_retrieval, with_weights
+
+if TYPE_CHECKING:
+    from ..spec import EvalSpec, ObjectiveSpec
 
 # The system table (tailorlm.systems) grouped the ways the planner needs.
 FINE_TUNED = with_weights(TRAINED_WEIGHTS)
@@ -73,7 +76,7 @@ def select_shots(train_rows: Sequence[dict[str, Any]], k: int, task: str, seed: 
 
 
 def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], train_rows: Sequence[dict[str, Any]],
-                 objective: Any, labels: Sequence[str], eval_spec: Any, retriever: Any = None,
+                 objective: ObjectiveSpec, labels: Sequence[str], eval_spec: EvalSpec, retriever: Any = None,
                  fine_tuned_lists_labels: bool = True) -> list[SystemPlan]:
     """Build each system's prompts for the test examples.
 

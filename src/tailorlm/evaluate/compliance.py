@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import re
 from importlib.metadata import entry_points
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..spec.data import PIISpec
 
 Rule = Callable[[str, dict], "str | None"]
 ENTRY_POINT_GROUP = "tailorlm.compliance_rules"
@@ -82,7 +85,7 @@ def build_rules(compliance: Any) -> dict[str, Rule]:
     return rules
 
 
-def pii_findings(answers: Sequence[str], pii_spec: Any) -> list[list[str]]:
+def pii_findings(answers: Sequence[str], pii_spec: PIISpec) -> list[list[str]]:
     """Per answer, the PII entity types found by the data stage's scrubber (``TYPE: text``)."""
     from ..privacy.pii import Scrubber
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
 from ..systems import BASE_WEIGHTS, CANDIDATE, TRAINED_WEIGHTS
 from .scoring import SystemScore, latency_metrics
+
+if TYPE_CHECKING:
+    from ..results import TrainRun
+    from ..spec import TailorSpec
 
 
 def token_loss(loaded: Any, texts: Sequence[str], max_len: int, batch_size: int, progress: bool, desc: str,
@@ -44,7 +48,7 @@ def token_loss(loaded: Any, texts: Sequence[str], max_len: int, batch_size: int,
     return total, count, ms
 
 
-def score_perplexity(spec: Any, run: Any, systems: Sequence[str], rows: Sequence[dict[str, Any]],
+def score_perplexity(spec: TailorSpec, run: TrainRun | None, systems: Sequence[str], rows: Sequence[dict[str, Any]],
                      progress: bool) -> dict[str, SystemScore]:
     """``eval_loss`` and ``perplexity`` per system (``base``, ``fine_tuned``) on the test texts."""
     from .runner import load_weights

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..artifacts import atomic_dir, code_version, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
@@ -15,6 +15,10 @@ from ..systems import CANDIDATE
 from . import plots
 from .confusions import EMBED_MAX_LABELS, most_confused
 from .roi import PRIMARY, compute_roi
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+    from ..workspace import Workspace
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 # Metrics shown in the side-by-side table, in this order (those a task does not report are skipped).
@@ -186,7 +190,7 @@ def _sample_examples(scores: Mapping[str, Any], n: int = 20) -> list[dict]:
     return rows
 
 
-def write_report(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | None, scores: Mapping[str, Any],
+def write_report(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run: TrainRun | None, scores: Mapping[str, Any],
                  gates: Mapping[str, list], passed: bool, labels: Sequence[str], info: dict) -> EvalResult:
     """Write the report folder and return the :class:`EvalResult` pointing at it."""
     eval_id = new_eval_id(dataset, run)

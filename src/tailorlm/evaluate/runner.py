@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import UserError
 from ..results import DatasetVersion, EvalResult, TrainRun
@@ -21,6 +21,10 @@ from .gates import all_passed, evaluate_gates
 from .hallucination import answer_vocabulary
 from .scoring import SystemScore, score_system
 from .significance import versus_fine_tuned
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+    from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ def active_systems(requested: Sequence[str], run: TrainRun | None) -> tuple[list
     return keep, [s for s in requested if s not in keep]
 
 
-def _retriever(spec: Any, train_rows: list[dict[str, Any]]) -> Any:
+def _retriever(spec: TailorSpec, train_rows: list[dict[str, Any]]) -> Any:
     from ..rag import Retriever
 
     e = spec.eval
@@ -89,7 +93,7 @@ def _retriever(spec: Any, train_rows: list[dict[str, Any]]) -> Any:
     return Retriever.from_training(train_rows, e.rag_k, e.rag_max_chars)
 
 
-def max_new_tokens(spec: Any, tokenizer: Any, labels: Sequence[str]) -> int:
+def max_new_tokens(spec: TailorSpec, tokenizer: Any, labels: Sequence[str]) -> int:
     """``eval.max_new_tokens``, or automatic: classification = longest label in tokens + 2 (EOS and
     one spare, so an answer that runs past a label is visibly wrong rather than cut to look right)."""
     if spec.eval.max_new_tokens:
@@ -99,7 +103,7 @@ def max_new_tokens(spec: Any, tokenizer: Any, labels: Sequence[str]) -> int:
     return 128
 
 
-def load_weights(kind: str, spec: Any, run: TrainRun | None) -> Any:
+def load_weights(kind: str, spec: TailorSpec, run: TrainRun | None) -> Any:
     """The weights a system answers with: ``base`` (``model.base``) or ``fine_tuned`` (``run``'s artifact)."""
     from ..models import load_base
 
@@ -124,7 +128,7 @@ def fine_tuned_lists_labels(run: TrainRun | None) -> bool:
     return bool(recipe.get("labels_in_prompt", True))
 
 
-def answer_classical(spec: Any, dataset: DatasetVersion, train_rows: list[dict[str, Any]],
+def answer_classical(spec: TailorSpec, dataset: DatasetVersion, train_rows: list[dict[str, Any]],
                      test_rows: list[dict[str, Any]]) -> tuple[list, dict[str, Any]]:
     """The ``classical`` system's answers (scikit-learn, no LLM) and how it was fitted."""
     from .classical import classical_answers
@@ -141,7 +145,7 @@ def _non_empty(path: Path) -> bool:
     return pq.ParquetFile(path).metadata.num_rows > 0
 
 
-def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, labels: Sequence[str],
+def generate_all(plans: list[SystemPlan], spec: TailorSpec, run: TrainRun | None, labels: Sequence[str],
                  progress: bool) -> tuple[dict[str, list], dict[str, float]]:
     """Generations per system, loading each set of weights once; also seconds per system."""
     from .answers import answer_plan
@@ -177,7 +181,7 @@ def add_times(scores: dict[str, SystemScore], seconds: dict[str, float], run: Tr
             score.metrics["eval_seconds"] = float(seconds[name])
 
 
-def answer_and_score(spec: Any, dataset: DatasetVersion, run: TrainRun | None, systems: list[str],
+def answer_and_score(spec: TailorSpec, dataset: DatasetVersion, run: TrainRun | None, systems: list[str],
                      test_rows: list[dict[str, Any]], train_rows: list[dict[str, Any]], labels: list[str],
                      progress: bool) -> tuple[dict[str, SystemScore], dict[str, float], dict[str, Any]]:
     """Every system's answers on the test rows, scored: (scores, seconds per system, classical fit info)."""
@@ -198,7 +202,7 @@ def answer_and_score(spec: Any, dataset: DatasetVersion, run: TrainRun | None, s
     return scores, seconds, classical_info
 
 
-def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | None, *,
+def run_evaluation(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run: TrainRun | None, *,
                    progress: bool = True) -> EvalResult:
     """Evaluate every system in ``spec.eval.systems`` on the test split and write the report.
 
