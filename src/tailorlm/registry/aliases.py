@@ -34,6 +34,12 @@ def aliases_of(conn: Connection) -> dict[tuple[str, int], list[str]]:
     return out
 
 
+def aliases_of_version(conn: Connection, name: str, version: int) -> list[str]:
+    """The aliases pointing at ``name@version``, sorted."""
+    return [a for (a,) in conn.execute(text("SELECT alias FROM aliases WHERE name = :n AND version = :v ORDER BY alias"),
+                                       {"n": name, "v": version})]
+
+
 def set_alias_in(conn: Connection, name: str, alias: str, version: int, *, actor: str | None = None,
                  details: dict[str, Any] | None = None) -> dict:
     """Point ``name@alias`` at ``version`` inside the caller's locked transaction; audits ``alias.set``."""

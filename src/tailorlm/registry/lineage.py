@@ -16,8 +16,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from ..artifacts import MARKER, code_version, sha256_file, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
 from ..store.datasets import dataset_manifests, lineage_counts
@@ -153,18 +151,17 @@ def find(ws, query: str, root: Path | None = None) -> dict[str, Any]:
         ``{"query", "datasets": [{"version", "records", "splits", "matched_by"}],
         "models": [{"name", "version", "dataset_version", "deleted", "aliases"}]}``.
     """
+    from .aliases import aliases_of_version
+    from .versions import versions_of_dataset  # versions.py imports this module: import here
+
     keys = _source_keys(query, root)
     with ws.store.engine.connect() as conn:
         datasets = _datasets_from_manifests(conn, keys)
         datasets.update(_datasets_from_records(conn, keys))  # record-level facts win
         models = []
         for dv in sorted(datasets):
-            for name, version, deleted_at in conn.execute(text(
-                "SELECT name, version, deleted_at FROM model_versions WHERE dataset_version = :dv ORDER BY name, version"
-            ), {"dv": dv}):
-                aliases = [a for (a,) in conn.execute(text(
-                    "SELECT alias FROM aliases WHERE name = :n AND version = :v ORDER BY alias"
-                ), {"n": name, "v": version})]
+            for name, version, deleted_at in versions_of_dataset(conn, dv):
+                aliases = aliases_of_version(conn, name, version)
                 models.append({"name": name, "version": int(version), "ref": f"{name}@{version}",
                                "dataset_version": dv, "deleted": deleted_at is not None, "aliases": aliases})
     return {
