@@ -121,7 +121,7 @@ class GateResult:
         check: what produced it: ``fine_tuned`` (the candidate system's ``objective.criteria``),
             ``safety`` or ``governance``.
         criterion / metric / op / threshold / value / passed: the criterion and its measurement.
-        extra: any further stored keys (``reference_system``, ``offset`` of a relative criterion).
+        stored: the stored dict as it is (with ``reference_system``, ``offset`` of a relative criterion).
     """
 
     check: str
@@ -131,17 +131,16 @@ class GateResult:
     threshold: Any
     value: Any
     passed: bool
-    extra: dict[str, Any] = field(default_factory=dict)
+    stored: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_stored(cls, check: str, gate: dict[str, Any]) -> "GateResult":
         known = {k: gate.get(k) for k in _GATE_FIELDS}
-        return cls(check=check, **{**known, "passed": bool(known["passed"])},
-                   extra={k: v for k, v in gate.items() if k not in _GATE_FIELDS and k != "system"})
+        return cls(check=check, **{**known, "passed": bool(known["passed"])}, stored=dict(gate))
 
     def as_row(self) -> dict[str, Any]:
-        """The dict form shown by ``models show`` / ``promote`` (``system`` names the check)."""
-        return {**{k: getattr(self, k) for k in _GATE_FIELDS}, **self.extra, "system": self.check}
+        """The dict form shown by ``models show`` / ``promote``: the stored dict, ``system`` naming the check."""
+        return {**self.stored, "system": self.check}
 
 
 def deciding_gates(gates: dict[str, list[dict[str, Any]]] | None) -> list[GateResult]:

@@ -35,6 +35,6 @@ def test_deciding_gates_are_typed_and_leave_baseline_gates_out():
                           "threshold": 0, "value": 1, "passed": False}]}
     gates = deciding_gates(stored)
     assert [(g.check, g.passed) for g in gates] == [("fine_tuned", True), ("safety", False)]
-    assert isinstance(gates[0], GateResult) and gates[0].extra == {"reference_system": "base", "offset": 0.1}
+    assert isinstance(gates[0], GateResult) and (gates[0].metric, gates[0].value) == ("accuracy", 0.9)
     # the row form is the stored dict plus the check's name, as `models show` printed it before
     assert gates[0].as_row() == {**stored["fine_tuned"][0], "system": "fine_tuned"}
