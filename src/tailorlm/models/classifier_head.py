@@ -17,8 +17,13 @@ def message_text(messages: Sequence[dict[str, str]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
 
 
-def encode_text_ids(tokenizer, text: str, max_len: int) -> list[int]:
+def encode_text_ids(tokenizer, text: str, max_len: int, end_token: bool = False) -> list[int]:
+    """The classifier's input ids: the text's tokens cut to ``max_len``, then (``end_token``) the EOS
+    token, whose hidden state the head reads: one fixed position that has seen the whole message, rather
+    than whatever word or typo the message happens to end with."""
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_len]
+    if end_token:
+        return ids + [tokenizer.eos_token_id]
     return ids or [tokenizer.eos_token_id]  # an empty message still has a last token to read
 
 
@@ -30,8 +35,11 @@ def is_classifier(model) -> bool:
 
 
 def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int = 256, progress: bool = True,
-             desc: str = "classify") -> list:
+             desc: str = "classify", end_token: bool = False) -> list:
     """The argmax label of each text with its probability (one forward pass per batch, no generation).
+
+    ``max_len`` and ``end_token`` come from the version's stored recipe, so the model reads its inputs
+    as it was trained.
 
     Returns:
         :class:`~tailorlm.constrained.LabelPrediction` per text, in input order.
@@ -44,7 +52,7 @@ def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int
     model.eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     pad = tok.pad_token_id
-    encoded = [encode_text_ids(tok, t, max_len) for t in texts]
+    encoded = [encode_text_ids(tok, t, max_len, end_token) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     results: list = [None] * len(texts)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
