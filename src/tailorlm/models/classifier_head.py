@@ -6,10 +6,15 @@ it through this module, so neither imports the train stage.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from tqdm.auto import tqdm
+
+
+def recipe_end_token(recipe: dict[str, Any]) -> bool:
+    """Whether a stored classifier recipe appends the end token (older versions: no)."""
+    return bool(recipe.get("end_token", False))
 
 
 def message_text(messages: Sequence[dict[str, str]]) -> str:
