@@ -123,7 +123,7 @@ def baseline_analyzer():
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from tailorlm.data.pii import offline_email_recognizer, spacy_model_path
+    from tailorlm.privacy.pii import offline_email_recognizer, spacy_model_path
 
     conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": str(spacy_model_path())}]}
     engine = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=conf).create_engine(),
@@ -138,7 +138,7 @@ _PII_JSON = ""
 
 def _init_worker(pii_json: str) -> None:
     global _PII_JSON
-    from tailorlm.data.pii import cached_scrubber
+    from tailorlm.privacy.pii import cached_scrubber
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     _PII_JSON = pii_json
@@ -146,7 +146,7 @@ def _init_worker(pii_json: str) -> None:
 
 
 def _analyze_chunk(texts: list[str]) -> int:
-    from tailorlm.data.pii import cached_scrubber
+    from tailorlm.privacy.pii import cached_scrubber
 
     return sum(len(r) for r in cached_scrubber("bench", _PII_JSON).analyze(texts))
 
@@ -166,7 +166,7 @@ def pii_step(texts: list[str], num_proc: int, pii) -> dict:
     """
     from presidio_analyzer import BatchAnalyzerEngine
 
-    from tailorlm.data.pii import Scrubber
+    from tailorlm.privacy.pii import Scrubber
 
     base = baseline_analyzer()
     base.analyze(texts[0], language="en")  # warm up
@@ -203,8 +203,8 @@ def labelled_compare(path: Path, pii) -> dict:
     """
     from presidio_analyzer import BatchAnalyzerEngine
 
-    from tailorlm.data.pii import Scrubber
-    from tailorlm.data.pii_eval import leak_score, load_labelled
+    from tailorlm.privacy.pii import Scrubber
+    from tailorlm.privacy.pii_eval import leak_score, load_labelled
 
     records = load_labelled(path)
     texts = [r["text"] for r in records]

@@ -19,7 +19,6 @@ latency for comparison.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from .models.compat import cache_kwargs
+from .models.precision import autocast_context  # noqa: F401 (the one precision decision; re-exported)
 
 Message = dict[str, str]
 
@@ -194,16 +194,6 @@ def _trim_rows(rows: list[list[int]], stops: set[int]) -> tuple[list[list[int]],
         counts.append(n)
         finished.append(ok)
     return texts, counts, finished
-
-
-def autocast_context(loaded: Any, mode: str | bool | None = None) -> Any:
-    """The forward-pass context: ``None``/"auto" follows the loaded model, ``on``/True forces bf16
-    autocast on CPU, ``off``/False runs in the weights' dtype."""
-    if mode in (None, "auto"):
-        return loaded.autocast()
-    if mode in ("on", True) and str(loaded.device).startswith("cpu"):
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int = 16, batch_size: int = 32,

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .systems import CANDIDATE
+
 
 @dataclass
 class DatasetVersion:
@@ -103,3 +105,45 @@ class ModelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# What decides promotion, besides the candidate system's own criteria: future checks (safety,
+# governance) store their gates under their own key of ``EvalResult.gates``, next to the systems'.
+GATE_CHECKS: tuple[str, ...] = (CANDIDATE, "safety", "governance")
+_GATE_FIELDS = ("criterion", "metric", "op", "threshold", "value", "passed")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One acceptance gate's outcome, typed (the stored form is a dict in ``EvalResult.gates[check]``).
+
+    Attributes:
+        check: what produced it: ``fine_tuned`` (the candidate system's ``objective.criteria``),
+            ``safety`` or ``governance``.
+        criterion / metric / op / threshold / value / passed: the criterion and its measurement.
+        stored: the stored dict as it is (with ``reference_system``, ``offset`` of a relative criterion).
+    """
+
+    check: str
+    criterion: str | None
+    metric: str | None
+    op: str | None
+    threshold: Any
+    value: Any
+    passed: bool
+    stored: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_stored(cls, check: str, gate: dict[str, Any]) -> "GateResult":
+        known = {k: gate.get(k) for k in _GATE_FIELDS}
+        return cls(check=check, **{**known, "passed": bool(known["passed"])}, stored=dict(gate))
+
+    def as_row(self) -> dict[str, Any]:
+        """The dict form shown by ``models show`` / ``promote``: the stored dict, ``system`` naming the check."""
+        return {**self.stored, "system": self.check}
+
+
+def deciding_gates(gates: dict[str, list[dict[str, Any]]] | None) -> list[GateResult]:
+    """The gates that decide promotion, from an evaluation's stored ``gates`` (a baseline system's own
+    gates are for comparison only and are left out)."""
+    return [GateResult.from_stored(check, g) for check in GATE_CHECKS for g in (gates or {}).get(check, [])]

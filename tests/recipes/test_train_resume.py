@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from sqlalchemy import text
 
 from tailorlm.train import checkpoints as ck
-from tailorlm.train.fixtures import write_dataset_version
+from dataset_fixtures import write_dataset_version
 from tailorlm.workspace import Workspace
 
 TRAIN = {"method": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.1}, "learning_rate": 5e-3, "max_steps": 12,

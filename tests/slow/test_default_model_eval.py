@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_real_model_base_and_few_shot(tmp_path):
     """SmolLM2-135M-Instruct on 16 support messages: answers come back, metrics and report are written."""
     from tailorlm.evaluate import run_evaluation
-    from tailorlm.train.fixtures import write_dataset_version
+    from dataset_fixtures import write_dataset_version
 
     ds = write_dataset_version(tmp_path / "data", n_train=32, n_val=4, n_test=16)
     spec = parse_spec({"project": "real", "data": {"sources": [{"path": "x.jsonl"}]},

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tailorlm.data import pii as pii_mod
-from tailorlm.data.pii import Scrubber, ner_segments, needs_ner
-from tailorlm.data.pii_address import address_recognizers
-from tailorlm.data.pii_eval import load_labelled, score
+from tailorlm.privacy import pii as pii_mod
+from tailorlm.privacy.pii import Scrubber, ner_segments, needs_ner
+from tailorlm.privacy.pii_address import address_recognizers
+from tailorlm.privacy.pii_eval import load_labelled, score
 from tailorlm.spec.data import CustomRecognizer, PIISpec
 
 LABELLED = Path(__file__).parents[1] / "fixtures" / "pii" / "labelled.jsonl"
@@ -145,7 +145,7 @@ def test_labelled_set_offsets_match_values():
 
 
 def test_long_texts_are_analyzed_in_chunks_with_true_offsets(scrubber, monkeypatch):
-    from tailorlm.data.pii import chunk_text
+    from tailorlm.privacy.pii import chunk_text
 
     monkeypatch.setattr(pii_mod, "CHUNK_CHARS", 2_000)  # the real size is 50k characters
     filler = "The card is gone and I need a new one. " * 60  # ~2.3k characters

@@ -28,7 +28,7 @@ class CharCounts:
 
 def test_generation_report_has_embedding_similarity_beside_rouge(tmp_path, tiny_model_dir):
     from tailorlm.evaluate import run_evaluation
-    from tailorlm.train.fixtures import write_dataset_version
+    from dataset_fixtures import write_dataset_version
 
     ds = write_dataset_version(tmp_path / "data", n_train=8, n_val=2, n_test=4)
     model_path = tmp_path / "run1" / "model"

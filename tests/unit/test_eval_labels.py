@@ -11,7 +11,7 @@ import pytest
 from tailorlm.evaluate.calibration import abstention, expected_calibration_error, reliability_bins
 from tailorlm.evaluate.confusions import most_confused
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import INTENTS, write_dataset_version
+from dataset_fixtures import INTENTS, write_dataset_version
 from tailorlm.workspace import Workspace
 
 

@@ -32,7 +32,7 @@ def _spec(root: Path, model_dir: Path, **eval_overrides):
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, tiny_model_dir):
-    from tailorlm.train.fixtures import write_dataset_version
+    from dataset_fixtures import write_dataset_version
 
     root = tmp_path_factory.mktemp("proj")
     ds = write_dataset_version(root / "data", n_train=24, n_val=4, n_test=10)
@@ -196,7 +196,7 @@ def test_continued_pretraining_scores_token_loss(tmp_path, tiny_model_dir, setup
     import math
 
     from tailorlm.evaluate import run_evaluation
-    from tailorlm.train.fixtures import write_dataset_version
+    from dataset_fixtures import write_dataset_version
 
     _, _, run, _, _ = setup
     ds = write_dataset_version(tmp_path / "data", n_train=4, n_val=2, n_test=5, kind="text")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tailorlm.data.pii import Scrubber
-from tailorlm.data.pii_recognizers import card_numbers, ibans, luhn_ok, phone_numbers
+from tailorlm.privacy.pii import Scrubber
+from tailorlm.privacy.pii_recognizers import card_numbers, ibans, luhn_ok, phone_numbers
 from tailorlm.spec.data import PIISpec
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import write_dataset_version
+from dataset_fixtures import write_dataset_version
 from tailorlm.workspace import Workspace
 
 # Rates high enough that the tiny random model visibly learns in a few steps.
@@ -55,7 +55,7 @@ def _train(method, base, root, dataset, monkeypatch):
 
 @pytest.mark.parametrize("method", list(STEP_LR))
 def test_method_trains_through_run_training(method, tiny_model_dir, dataset, tmp_path, monkeypatch):
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     torch.manual_seed(0)
     result, model, initial = _train(method, tiny_model_dir, tmp_path, dataset, monkeypatch)

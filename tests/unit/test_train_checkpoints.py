@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tailorlm.train import checkpoints as ck
-from tailorlm.train.monitor import Monitor, TrainingDiverged, check_finite, read_metrics
+from tailorlm.train.metrics_writer import MetricsWriter, TrainingDiverged, check_finite, read_metrics
 
 
 def _parts(seed=0):
@@ -58,12 +58,12 @@ def test_prune_keeps_last_k_and_best_and_ignores_staging(tmp_path):
 
 
 def test_monitor_drops_lines_after_the_resumed_checkpoint(tmp_path):
-    m = Monitor(tmp_path, tensorboard=False)
+    m = MetricsWriter(tmp_path, tensorboard=False)
     for step in range(1, 6):
         m.log({"step": step, "loss": 1.0 / step})
     m.log({"step": 4, "eval_loss": 0.3})
     m.close()
-    m = Monitor(tmp_path, resume_step=3, tensorboard=False)
+    m = MetricsWriter(tmp_path, resume_step=3, tensorboard=False)
     m.log({"step": 4, "loss": 0.2})
     assert m.plot().stat().st_size > 1000
     m.close()

@@ -11,7 +11,7 @@ import torch
 from test_registry_helpers import fake_dataset, fake_eval
 
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import INTENTS, write_dataset_version
+from dataset_fixtures import INTENTS, write_dataset_version
 from tailorlm.workspace import Workspace
 
 
@@ -59,9 +59,9 @@ def test_classifier_loss_falls(cls_run):
 
 
 def test_classifier_predicts_the_training_labels(cls_run):
-    from tailorlm.train import load_trained
-    from tailorlm.train.classifier import classify
-    from tailorlm.train.fixtures import sft_rows
+    from tailorlm.models.trained import load_trained
+    from tailorlm.models.classifier_head import classify
+    from dataset_fixtures import sft_rows
 
     run, _, _, _ = cls_run
     loaded = load_trained(run.model_path, device="cpu", dtype="float32")
@@ -75,8 +75,8 @@ def test_classifier_predicts_the_training_labels(cls_run):
 
 def test_the_head_reads_an_appended_end_token_as_its_recipe_says(cls_run):
     from tailorlm.evaluate.answers import recipe_reads_end_token
-    from tailorlm.train import load_trained
-    from tailorlm.train.classifier import classify, encode_text_ids, recipe_end_token
+    from tailorlm.models.trained import load_trained
+    from tailorlm.models.classifier_head import classify, encode_text_ids, recipe_end_token
 
     run, _, _, _ = cls_run
     assert recipe_reads_end_token(run) is True
@@ -117,7 +117,7 @@ def _logits(model, tok, texts):
 def test_saved_classifier_reloads_with_identical_logits(tiny_model_dir, tmp_path):
     from tailorlm.train.classifier import load_classifier_base
     from tailorlm.train.export import save_artifact
-    from tailorlm.train.load import load_trained
+    from tailorlm.models.trained import load_trained
     from tailorlm.train.methods import apply_method
 
     spec = _spec(tmp_path, tiny_model_dir)
@@ -148,7 +148,7 @@ def test_registry_export_of_a_classifier_version(cls_run, tmp_path):
 
     from tailorlm.registry import register_model, resolve
     from tailorlm.registry.export import export_version
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     trained, _, _, _ = cls_run
     spec = make_spec(tmp_path / "proj", None)

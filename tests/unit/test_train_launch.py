@@ -50,7 +50,7 @@ def _free_port() -> int:
 
 
 def _ddp_project(tmp_path, base):
-    from tailorlm.train.fixtures import write_dataset_version
+    from dataset_fixtures import write_dataset_version
 
     ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=8)
     (tmp_path / "x.jsonl").write_text("")
@@ -124,7 +124,7 @@ def test_accelerate_launch_two_cpu_processes(tiny_model_dir, tmp_path):
     """
     import torch
 
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     ds = _ddp_project(tmp_path, tiny_model_dir)
     accelerate = Path(sys.executable).with_name("accelerate")

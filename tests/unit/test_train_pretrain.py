@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import write_dataset_version
+from dataset_fixtures import write_dataset_version
 from tailorlm.workspace import Workspace
 
 

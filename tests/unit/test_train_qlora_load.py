@@ -38,7 +38,7 @@ def base_loads(monkeypatch):
     """Record every base-model load; drop the stubbed quantization config so the tiny model loads on CPU."""
     from transformers import AutoModelForCausalLM
 
-    from tailorlm.train import methods
+    from tailorlm.models import quantized
 
     calls = []
     real = AutoModelForCausalLM.from_pretrained
@@ -49,7 +49,7 @@ def base_loads(monkeypatch):
         kwargs.pop("device_map", None)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(methods, "qlora_quantization_config", lambda: STUB)
+    monkeypatch.setattr(quantized, "qlora_quantization_config", lambda: STUB)
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", recording)
     return calls
 
@@ -57,7 +57,7 @@ def base_loads(monkeypatch):
 def test_qlora_is_loaded_on_the_quantized_base_and_not_merged(qlora_artifact, base_loads, monkeypatch):
     from peft import PeftModel
 
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     from peft.tuners.lora import LoraModel
 
@@ -72,7 +72,7 @@ def test_qlora_is_loaded_on_the_quantized_base_and_not_merged(qlora_artifact, ba
 def test_qlora_merges_into_an_unquantized_base_only_when_asked(qlora_artifact, base_loads):
     from peft import PeftModel
 
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     loaded = load_trained(str(qlora_artifact), device="cpu", dtype="float32", merge=True)
     assert [c.get("quantization_config") for c in base_loads] == [None]
@@ -83,7 +83,7 @@ def test_qlora_merges_into_an_unquantized_base_only_when_asked(qlora_artifact, b
 def test_lora_is_still_merged_by_default(qlora_artifact, base_loads):
     from peft import PeftModel
 
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     prov = qlora_artifact / "provenance.json"
     prov.write_text(json.dumps({**json.loads(prov.read_text()), "method": "lora"}))
@@ -105,7 +105,7 @@ def _no_cuda_reason() -> str:
 def test_qlora_loads_on_a_real_4bit_base_on_cuda(qlora_artifact):  # pragma: no cover - CUDA only
     from peft import PeftModel
 
-    from tailorlm.train import load_trained
+    from tailorlm.models.trained import load_trained
 
     loaded = load_trained(str(qlora_artifact), device="cuda", dtype="bfloat16")
     assert isinstance(loaded.model, PeftModel)

@@ -12,7 +12,7 @@ import torch
 from tailorlm.errors import UserError
 from tailorlm.spec import parse_spec
 from tailorlm.train import run as train_run
-from tailorlm.train.fixtures import write_dataset_version
+from dataset_fixtures import write_dataset_version
 from tailorlm.workspace import Workspace
 
 

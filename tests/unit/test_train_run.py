@@ -9,7 +9,7 @@ import torch
 from sqlalchemy import text
 
 from tailorlm.spec import parse_spec
-from tailorlm.train.fixtures import write_dataset_version
+from dataset_fixtures import write_dataset_version
 from tailorlm.workspace import Workspace
 
 
@@ -82,8 +82,8 @@ def test_precision_names_what_the_forward_passes_ran_in(tiny_model_dir):
 def test_load_trained_and_merged_export_give_the_same_outputs(lora_run, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from tailorlm.train import load_trained
-    from tailorlm.train.export import merge_and_save
+    from tailorlm.models.trained import load_trained
+    from tailorlm.models.trained import merge_and_save
 
     run, _ = lora_run
     peft = load_trained(run.model_path, device="cpu", dtype="float32", merge=False)
@@ -102,7 +102,7 @@ def test_load_trained_and_merged_export_give_the_same_outputs(lora_run, tmp_path
 
 def test_nan_loss_stops_the_run_and_keeps_no_bad_checkpoint(tiny_model_dir, tmp_path):
     from tailorlm.train import run_training
-    from tailorlm.train.monitor import TrainingDiverged
+    from tailorlm.train.metrics_writer import TrainingDiverged
 
     ds = write_dataset_version(tmp_path / "ds", n_train=32, n_val=8)
     ws = Workspace(tmp_path)
@@ -171,7 +171,7 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_model_dir, tmp_path, m
 def test_nan_in_the_final_weights_saves_and_registers_no_artifact(tiny_model_dir, tmp_path, monkeypatch):
     """The last optimizer step can turn a weight NaN after the last finite loss: the artifact is refused."""
     from tailorlm.train import run, run_training
-    from tailorlm.train.monitor import TrainingDiverged
+    from tailorlm.train.metrics_writer import TrainingDiverged
 
     real_loop = run.run_loop
 
@@ -198,7 +198,7 @@ def test_save_artifact_refuses_non_finite_weights(tiny_model_dir, tokenizer, tmp
     from transformers import AutoModelForCausalLM
 
     from tailorlm.train.export import first_non_finite, save_artifact
-    from tailorlm.train.monitor import TrainingDiverged
+    from tailorlm.train.metrics_writer import TrainingDiverged
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert first_non_finite(model.state_dict()) is None

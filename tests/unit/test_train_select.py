@@ -102,7 +102,7 @@ def test_a_training_run_uses_selection_where_exact_and_records_it(method, expect
 
     from tailorlm.spec import parse_spec
     from tailorlm.train import run_training
-    from tailorlm.train.fixtures import write_dataset_version
+    from dataset_fixtures import write_dataset_version
     from tailorlm.workspace import Workspace
 
     ds = write_dataset_version(tmp_path / "ds", n_train=8, n_val=2)

@@ -23,12 +23,12 @@ def prepare(
 ) -> None:
     """Ingest, validate, clean, scrub PII, deduplicate, filter and split `data.sources` into a version."""
     from ..data.errors import DataError
-    from ..pipeline import Context, stage_data
+    from ..pipeline import run_pipeline
 
     spec = load(spec_path)
     try:
         # The pipeline's data stage: the same version, stage cache entry and audit record as `run`.
-        dv = stage_data(Context(spec=spec, ws=workspace(spec), force={"data"}, progress=not no_progress))
+        dv = run_pipeline(spec, workspace(spec), force={"data"}, progress=not no_progress, until="data").dataset
     except DataError as exc:
         fail(str(exc))
     if as_json:

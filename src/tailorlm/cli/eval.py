@@ -27,19 +27,13 @@ def eval_cmd(
     `tailorlm run`). Writes .tailor/reports/EVAL_ID/: report.html, report.md, report.json,
     predictions.jsonl and plots/.
     """
-    from ..pipeline import Context, stage_data, stage_eval, stage_train
+    from ..pipeline import run_pipeline
 
     spec = load(spec_path)
     if limit is not None:
         spec.eval.limit = limit
-    from ..lock import project_lock
-
-    ctx = Context(spec=spec, ws=workspace(spec), force={"eval"}, progress=not quiet)
-    try:
-        with project_lock(ctx.ws.dir):  # one lock over the stages it may run
-            dataset = stage_data(ctx)
-            run = stage_train(ctx, dataset) if any(s.startswith("fine_tuned") for s in spec.eval.systems) else None
-            result = stage_eval(ctx, dataset, run)
+    try:  # data, and train when a fine-tuned system is asked for, first (the stage table's needs)
+        result = run_pipeline(spec, workspace(spec), force={"eval"}, progress=not quiet, until="eval").evaluation
     except FileNotFoundError as exc:  # the UserError family is printed by the CLI root (cli/main.py)
         fail(str(exc))
     if json_out:

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from ..systems import CANDIDATE
 from .common import SpecOption, console, fail, load, out, print_json
 
 TEMPLATES = ("support",)
@@ -78,7 +79,7 @@ def _gates_table(summary: dict) -> Table:
     table.add_column("criterion")
     table.add_column("value", justify="right")
     table.add_column("result")
-    for g in summary["criteria"].get("fine_tuned", []):
+    for g in summary["criteria"].get(CANDIDATE, []):
         v = g.get("value")
         table.add_row(g["criterion"], "-" if v is None else f"{v:.3f}", "[green]pass[/]" if g["passed"] else "[red]FAIL[/]")
     return table

@@ -22,16 +22,12 @@ def train(
     spec.resolved.yaml and model/ (adapter or full weights + tokenizer + provenance.json).
     """
     spec = load(spec_path)
-    from ..pipeline import Context, stage_data, stage_train
-    from ..train.monitor import TrainingDiverged
+    from ..pipeline import run_pipeline
+    from ..train.metrics_writer import TrainingDiverged
 
-    from ..lock import project_lock
-
-    ctx = Context(spec=spec, ws=workspace(spec), force={"train"}, progress=not quiet)
-    try:
-        with project_lock(ctx.ws.dir):  # one lock over both stages: no writer slips in between
-            dataset = stage_data(ctx)
-            run = stage_train(ctx, dataset, resume=resume)
+    try:  # the data stage first when its inputs changed, then train (one lock over both)
+        result = run_pipeline(spec, workspace(spec), force={"train"}, progress=not quiet, until="train", resume=resume)
+        dataset, run = result.dataset, result.run
     except TrainingDiverged as exc:
         fail(str(exc), code=1)
     except (ValueError, FileNotFoundError) as exc:  # the UserError family is printed by the CLI root

@@ -404,29 +404,7 @@ def _too_few_message(n: int, need: int, reasons: str, log_path: Path) -> str:
 
 def _record_in_store(ws, name: str, version: str, path: Path, manifest: dict[str, Any]) -> None:
     """One ``datasets`` row and one ``record_lineage`` row per kept record (for erasure requests)."""
-    import time
+    from ..store.datasets import replace_dataset
 
-    from sqlalchemy import text
-
-    with ws.store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM datasets WHERE name=:n AND version=:v"), {"n": name, "v": version})
-        conn.execute(text("DELETE FROM record_lineage WHERE dataset_version=:v"), {"v": version})
-        conn.execute(text("INSERT INTO datasets (name, version, path, manifest, created_at) VALUES (:n,:v,:p,:m,:t)"),
-                     {"n": name, "v": version, "p": str(path), "m": json.dumps(manifest, default=str), "t": time.time()})
-        with open(path / "lineage.jsonl", encoding="utf-8") as f:
-            batch = []
-            for line in f:
-                batch.append(json.loads(line))
-                if len(batch) >= 5000:
-                    _insert_lineage(conn, version, batch)
-                    batch = []
-            _insert_lineage(conn, version, batch)
-
-
-def _insert_lineage(conn, version: str, rows: list[dict[str, Any]]) -> None:
-    from sqlalchemy import text
-
-    if rows:
-        conn.execute(text("INSERT INTO record_lineage (dataset_version, record_id, source_id, source, line, split) "
-                          "VALUES (:v, :id, :source_id, :source, :line, :split)"),
-                     [{"v": version, "source_id": r.get("id"), **r} for r in rows])
+    with open(path / "lineage.jsonl", encoding="utf-8") as f:
+        replace_dataset(ws.store, name, version, path, manifest, (json.loads(line) for line in f))

@@ -17,12 +17,9 @@ from rich.text import Text
 
 def latest_version(ws, name: str) -> Path | None:
     """Folder of the most recently prepared version of ``name`` (from the store)."""
-    from sqlalchemy import text
+    from ..store.datasets import latest_dataset_path
 
-    with ws.store.engine.connect() as conn:
-        row = conn.execute(text("SELECT path FROM datasets WHERE name=:n ORDER BY created_at DESC LIMIT 1"),
-                           {"n": name}).first()
-    return Path(row[0]) if row else None
+    return latest_dataset_path(ws.store, name)
 
 
 def version_dir(ws, name: str, version: str | None) -> Path:

@@ -96,7 +96,7 @@ def scan_file(path: Path, field: str, id_field: str, pii, stream: IO[str], redac
     Returns:
         (records scanned, spans found).
     """
-    from .pii import Scrubber
+    from ..privacy.pii import Scrubber
 
     check_file(path, field, id_field)  # before the models load and before any output
     scrubber = None

@@ -106,7 +106,7 @@ def unknown_label_message(label: str, known_labels: list[str]) -> str:
 
 def scrub_batch(batch: dict[str, list], *, pii_json: str) -> dict[str, list]:
     """Replace PII in every text field of live rows; adds ``pii`` (JSON counts by entity type)."""
-    from .pii import cached_scrubber
+    from ..privacy.pii import cached_scrubber
 
     scrubber = cached_scrubber("pii", pii_json)
     rows = _rows(batch)

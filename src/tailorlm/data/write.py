@@ -173,7 +173,7 @@ def write_version(spec, files, ds, status, dedup, split_of, labels, out: Path, s
     Args:
         shared_ids: :class:`~tailorlm.data.ids.SharedIds` (records whose source id was shared), counted.
     """
-    from .pii import SPACY_PACKAGE, spacy_model_path
+    from ..privacy.pii import SPACY_PACKAGE, spacy_model_path
 
     stats = CardStats()
     counts, hashes = _stream(ds, out, status, dedup, split_of, stats)

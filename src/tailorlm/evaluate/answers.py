@@ -2,7 +2,7 @@
 
 | model | task | answer |
 | --- | --- | --- |
-| a classifier-head version | classification | :func:`tailorlm.train.classifier.classify`: argmax label, its probability |
+| a classifier-head version | classification | :func:`tailorlm.models.classifier_head.classify`: argmax label, its probability |
 | a causal LM | classification, ``eval.label_decoding: constrained`` | :func:`tailorlm.constrained.score_labels` |
 | a causal LM | otherwise | :func:`tailorlm.inference.generate` (greedy) |
 
@@ -13,14 +13,18 @@ Every path returns :class:`tailorlm.inference.Generation` objects (label answers
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+    from .baselines import SystemPlan
 
 log = logging.getLogger(__name__)
 
 
 def recipe_max_tokens(run: Any, default: int = 256) -> int:
     """The classifier's input budget stored in the version's prompt recipe."""
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     if run is None:
         return default
@@ -29,18 +33,18 @@ def recipe_max_tokens(run: Any, default: int = 256) -> int:
 
 def recipe_reads_end_token(run: Any) -> bool:
     """Whether the classifier version was trained with the end token appended (its stored recipe)."""
-    from ..train.classifier import recipe_end_token
-    from ..train.export import read_provenance
+    from ..models.classifier_head import recipe_end_token
+    from ..models.trained import read_provenance
 
     return run is not None and recipe_end_token(read_provenance(run.model_path).get("prompt_recipe", {}))
 
 
-def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget: int, progress: bool,
+def answer_plan(loaded: Any, plan: SystemPlan, spec: TailorSpec, labels: Sequence[str], budget: int, progress: bool,
                 run: Any = None) -> list:
     """The answers of one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan`) with ``loaded``."""
     from ..constrained import score_labels, supports_constrained
     from ..inference import encode_chats, generate
-    from ..train.classifier import classify, is_classifier, message_text
+    from ..models.classifier_head import classify, is_classifier, message_text
 
     e = spec.eval
     if is_classifier(loaded.model):
@@ -58,7 +62,7 @@ def answer_plan(loaded: Any, plan: Any, spec: Any, labels: Sequence[str], budget
 
 def run_head(run: Any) -> str:
     """``classifier`` or ``lm``: the head of the trained version (``lm`` when there is no run)."""
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     if run is None:
         return "lm"

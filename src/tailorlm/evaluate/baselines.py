@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..prompting import build_messages
+from ..systems import NO_WEIGHTS, TRAINED_WEIGHTS, system, with_retrieval, with_weights
 
-FINE_TUNED = ("fine_tuned", "fine_tuned_rag")
-USES_RAG = ("rag", "fine_tuned_rag")
-NO_LLM = ("classical",)  # answered without generation (scikit-learn)
+if TYPE_CHECKING:
+    from ..spec import EvalSpec, ObjectiveSpec
+
+# The system table (tailorlm.systems) grouped the ways the planner needs.
+FINE_TUNED = with_weights(TRAINED_WEIGHTS)
+USES_RAG = with_retrieval()
+NO_LLM = with_weights(NO_WEIGHTS)  # answered without generation (scikit-learn)
 
 
 @dataclass
@@ -71,7 +76,7 @@ def select_shots(train_rows: Sequence[dict[str, Any]], k: int, task: str, seed: 
 
 
 def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], train_rows: Sequence[dict[str, Any]],
-                 objective: Any, labels: Sequence[str], eval_spec: Any, retriever: Any = None,
+                 objective: ObjectiveSpec, labels: Sequence[str], eval_spec: EvalSpec, retriever: Any = None,
                  fine_tuned_lists_labels: bool = True) -> list[SystemPlan]:
     """Build each system's prompts for the test examples.
 
@@ -90,14 +95,15 @@ def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], tr
         if retriever is None:
             raise ValueError("RAG systems need a retriever")
         contexts = [[(p.id, p.text) for p in retriever.for_example(r)] for r in test_rows]
-    shots = select_shots(train_rows, eval_spec.few_shot_k, objective.task) if "few_shot" in systems else []
+    wants_shots = any(system(s).prompt == "few_shot" for s in systems)
+    shots = select_shots(train_rows, eval_spec.few_shot_k, objective.task) if wants_shots else []
     plans = []
     for name in systems:
         if name in NO_LLM:
             plans.append(SystemPlan(name=name, model=name, chats=[], contexts=[[] for _ in test_rows]))
             continue
         rag = name in USES_RAG
-        use_shots = shots if name == "few_shot" else []
+        use_shots = shots if system(name).prompt == "few_shot" else []
         list_labels = fine_tuned_lists_labels if name in FINE_TUNED else True
         chats = [
             build_messages(row, objective, labels, shots=use_shots,
@@ -106,7 +112,7 @@ def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], tr
         ]
         plans.append(SystemPlan(
             name=name,
-            model="fine_tuned" if name in FINE_TUNED else "base",
+            model=system(name).weights,
             chats=chats,
             contexts=contexts if rag else [[] for _ in test_rows],
             shots=[str(s.get("id")) for s in use_shots],

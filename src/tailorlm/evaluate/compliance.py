@@ -8,7 +8,7 @@ registered under the entry point group ``tailorlm.compliance_rules``::
     no_advice = "my_bank.rules:no_investment_advice"
 
 and enabled by name in ``eval.compliance.custom``. PII detection reuses the data stage's Presidio
-scrubber (:class:`tailorlm.data.pii.Scrubber`), so "PII" means the same thing in training data and in
+scrubber (:class:`tailorlm.privacy.pii.Scrubber`), so "PII" means the same thing in training data and in
 model output.
 """
 
@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import re
 from importlib.metadata import entry_points
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..spec.data import PIISpec
 
 Rule = Callable[[str, dict], "str | None"]
 ENTRY_POINT_GROUP = "tailorlm.compliance_rules"
@@ -82,9 +85,9 @@ def build_rules(compliance: Any) -> dict[str, Rule]:
     return rules
 
 
-def pii_findings(answers: Sequence[str], pii_spec: Any) -> list[list[str]]:
+def pii_findings(answers: Sequence[str], pii_spec: PIISpec) -> list[list[str]]:
     """Per answer, the PII entity types found by the data stage's scrubber (``TYPE: text``)."""
-    from ..data.pii import Scrubber
+    from ..privacy.pii import Scrubber
 
     try:
         scrubber = Scrubber.from_spec(pii_spec)

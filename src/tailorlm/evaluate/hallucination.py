@@ -41,7 +41,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Sequence
 
 from ..prompting import normalize_answer
-from .metrics import normalize_text, tokens
+from ..text import normalize_text, tokens
 
 SLOT = re.compile(r"\{\{[^{}]*\}\}|<[A-Za-z][\w \-]*>|\[[A-Za-z][\w \-]*\]")
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\d[\d,]*(?:\.\d+)?%?")

@@ -17,25 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections import Counter
 from typing import Any, Callable, Sequence
 
 from ..prompting import normalize_answer
+from ..text import normalize_text, tokens
 
 MetricFn = Callable[[Sequence[str], Sequence[str], Sequence[str]], float]
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def normalize_text(text: str) -> str:
-    """Unicode NFKC, case-folded, punctuation removed, whitespace collapsed (for EM and token F1)."""
-    text = unicodedata.normalize("NFKC", text or "").casefold()
-    return " ".join(_WORD.findall(text))
-
-
-def tokens(text: str) -> list[str]:
-    """Word tokens of normalized text (Unicode letters and digits kept)."""
-    return normalize_text(text).split()
 
 
 class UnicodeTokenizer:

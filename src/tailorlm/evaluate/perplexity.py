@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
+from ..systems import BASE_WEIGHTS, CANDIDATE, TRAINED_WEIGHTS
 from .scoring import SystemScore, latency_metrics
+
+if TYPE_CHECKING:
+    from ..results import TrainRun
+    from ..spec import TailorSpec
 
 
 def token_loss(loaded: Any, texts: Sequence[str], max_len: int, batch_size: int, progress: bool, desc: str,
@@ -20,7 +25,7 @@ def token_loss(loaded: Any, texts: Sequence[str], max_len: int, batch_size: int,
     """(summed loss in nats, counted tokens, per-text wall ms) over ``texts``."""
     from tqdm.auto import tqdm
 
-    from ..inference import autocast_context
+    from ..models.precision import autocast_context
 
     tok, model = loaded.tokenizer, loaded.model
     model.eval()
@@ -43,15 +48,15 @@ def token_loss(loaded: Any, texts: Sequence[str], max_len: int, batch_size: int,
     return total, count, ms
 
 
-def score_perplexity(spec: Any, run: Any, systems: Sequence[str], rows: Sequence[dict[str, Any]],
+def score_perplexity(spec: TailorSpec, run: TrainRun | None, systems: Sequence[str], rows: Sequence[dict[str, Any]],
                      progress: bool) -> dict[str, SystemScore]:
     """``eval_loss`` and ``perplexity`` per system (``base``, ``fine_tuned``) on the test texts."""
-    from .runner import _load
+    from .runner import load_weights
 
     texts = [str(r.get("text") or r.get("completion") or "") for r in rows]
     out = {}
     for name in systems:
-        loaded = _load("fine_tuned" if name == "fine_tuned" else "base", spec, run)
+        loaded = load_weights(TRAINED_WEIGHTS if name == CANDIDATE else BASE_WEIGHTS, spec, run)
         total, count, ms = token_loss(loaded, texts, spec.data.max_seq_len, spec.eval.batch_size, progress,
                                       f"eval {name}", spec.eval.bf16_autocast)
         loss = total / max(count, 1)

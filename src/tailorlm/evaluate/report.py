@@ -7,13 +7,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..artifacts import atomic_dir, code_version, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
+from ..systems import CANDIDATE
 from . import plots
 from .confusions import EMBED_MAX_LABELS, most_confused
 from .roi import PRIMARY, compute_roi
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+    from ..workspace import Workspace
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 # Metrics shown in the side-by-side table, in this order (those a task does not report are skipped).
@@ -145,7 +150,7 @@ def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Seq
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = fmt
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
-    focus = "fine_tuned" if "fine_tuned" in doc["systems"] else next(iter(doc["systems"]))
+    focus = CANDIDATE if CANDIDATE in doc["systems"] else next(iter(doc["systems"]))
     return template.render(doc=doc, images=images, metrics=table_metrics(doc["systems"]),
                            roi_lines=roi_lines(doc["roi"]), examples=examples, focus=focus,
                            classes=doc["details"][focus]["classes"], confused=doc.get("confused_pairs") or [],
@@ -154,7 +159,7 @@ def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Seq
 
 def _make_plots(scores: Mapping[str, Any], systems: Mapping[str, Mapping[str, float]], run: TrainRun | None) -> dict:
     pngs: dict[str, bytes | None] = {"metrics": plots.metric_bars(systems)}
-    confusion_of = "fine_tuned" if "fine_tuned" in scores else next(iter(scores))
+    confusion_of = CANDIDATE if CANDIDATE in scores else next(iter(scores))
     classes = scores[confusion_of].classes
     pngs["confusion"] = plots.confusion_heatmap(classes["confusion"] if classes else None,
                                                 f"Confusion matrix: {confusion_of}")
@@ -168,7 +173,7 @@ def _confused(scores: Mapping[str, Any], task: str) -> list[dict]:
     """Most-confused pairs of the fine-tuned system (else the first one) for classification."""
     if task != "classification" or not scores:
         return []
-    focus = "fine_tuned" if "fine_tuned" in scores else next(iter(scores))
+    focus = CANDIDATE if CANDIDATE in scores else next(iter(scores))
     return most_confused(scores[focus].records)
 
 
@@ -185,7 +190,7 @@ def _sample_examples(scores: Mapping[str, Any], n: int = 20) -> list[dict]:
     return rows
 
 
-def write_report(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | None, scores: Mapping[str, Any],
+def write_report(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run: TrainRun | None, scores: Mapping[str, Any],
                  gates: Mapping[str, list], passed: bool, labels: Sequence[str], info: dict) -> EvalResult:
     """Write the report folder and return the :class:`EvalResult` pointing at it."""
     eval_id = new_eval_id(dataset, run)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..artifacts import atomic_write_json, atomic_write_text
 from ..errors import UserError
+from ..systems import CANDIDATE
 
 GRADES = ("A", "B", "tie", "both_bad")
 FIELDS = ["pair_id", "input", "reference", "answer_a", "answer_b", "grade", "comment"]
@@ -96,7 +97,7 @@ def to_html(rows: list[dict], title: str) -> str:
     return _PAGE.replace("__TITLE__", esc(title)).replace("__CARDS__", "\n".join(cards)).replace("__DATA__", data)
 
 
-def export_review(report_dir: str | Path, baseline: str = "base", candidate: str = "fine_tuned",
+def export_review(report_dir: str | Path, baseline: str = "base", candidate: str = CANDIDATE,
                   sample: int = 50, seed: int = 0) -> dict[str, str]:
     """Write review.csv, review.html and key.json under ``<report_dir>/review/``; returns their paths."""
     report_dir = Path(report_dir)

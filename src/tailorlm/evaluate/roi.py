@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..systems import CANDIDATE
+
 PRIMARY: dict[str, tuple[str, bool]] = {  # task -> (metric, higher is better)
     "classification": ("accuracy", True),
     "extraction": ("exact_match", True),
@@ -86,7 +88,7 @@ def compute_roi(systems: Mapping[str, Mapping[str, float]], task: str, pricing: 
         "vs": {},
         "payback_months": None,
     }
-    cand = systems.get("fine_tuned")
+    cand = systems.get(CANDIDATE)
     if cand is None:
         return out
     for name in ALTERNATIVES:

@@ -10,16 +10,21 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import UserError
 from ..results import DatasetVersion, EvalResult, TrainRun
+from ..systems import CANDIDATE, WEIGHTS
 from .answers import NOT_FOR_CLASSIFIER, run_head
 from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
 from .hallucination import answer_vocabulary
 from .scoring import SystemScore, score_system
 from .significance import versus_fine_tuned
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+    from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ def active_systems(requested: Sequence[str], run: TrainRun | None) -> tuple[list
     return keep, [s for s in requested if s not in keep]
 
 
-def _retriever(spec: Any, train_rows: list[dict[str, Any]]) -> Any:
+def _retriever(spec: TailorSpec, train_rows: list[dict[str, Any]]) -> Any:
     from ..rag import Retriever
 
     e = spec.eval
@@ -88,7 +93,7 @@ def _retriever(spec: Any, train_rows: list[dict[str, Any]]) -> Any:
     return Retriever.from_training(train_rows, e.rag_k, e.rag_max_chars)
 
 
-def max_new_tokens(spec: Any, tokenizer: Any, labels: Sequence[str]) -> int:
+def max_new_tokens(spec: TailorSpec, tokenizer: Any, labels: Sequence[str]) -> int:
     """``eval.max_new_tokens``, or automatic: classification = longest label in tokens + 2 (EOS and
     one spare, so an answer that runs past a label is visibly wrong rather than cut to look right)."""
     if spec.eval.max_new_tokens:
@@ -98,12 +103,13 @@ def max_new_tokens(spec: Any, tokenizer: Any, labels: Sequence[str]) -> int:
     return 128
 
 
-def _load(kind: str, spec: Any, run: TrainRun | None) -> Any:
+def load_weights(kind: str, spec: TailorSpec, run: TrainRun | None) -> Any:
+    """The weights a system answers with: ``base`` (``model.base``) or ``fine_tuned`` (``run``'s artifact)."""
     from ..models import load_base
 
     if kind == "base":
         return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision, spec.model.download)
-    from ..train import load_trained
+    from ..models.trained import load_trained
 
     return load_trained(run.model_path, spec.model.device, spec.model.dtype)
 
@@ -113,7 +119,7 @@ def fine_tuned_lists_labels(run: TrainRun | None) -> bool:
     before recipes were stored always did.)"""
     if run is None:
         return True
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     try:
         recipe = read_provenance(run.model_path).get("prompt_recipe") or {}
@@ -122,7 +128,7 @@ def fine_tuned_lists_labels(run: TrainRun | None) -> bool:
     return bool(recipe.get("labels_in_prompt", True))
 
 
-def answer_classical(spec: Any, dataset: DatasetVersion, train_rows: list[dict[str, Any]],
+def answer_classical(spec: TailorSpec, dataset: DatasetVersion, train_rows: list[dict[str, Any]],
                      test_rows: list[dict[str, Any]]) -> tuple[list, dict[str, Any]]:
     """The ``classical`` system's answers (scikit-learn, no LLM) and how it was fitted."""
     from .classical import classical_answers
@@ -139,18 +145,18 @@ def _non_empty(path: Path) -> bool:
     return pq.ParquetFile(path).metadata.num_rows > 0
 
 
-def generate_all(plans: list[SystemPlan], spec: Any, run: TrainRun | None, labels: Sequence[str],
+def generate_all(plans: list[SystemPlan], spec: TailorSpec, run: TrainRun | None, labels: Sequence[str],
                  progress: bool) -> tuple[dict[str, list], dict[str, float]]:
     """Generations per system, loading each set of weights once; also seconds per system."""
     from .answers import answer_plan
 
     gens: dict[str, list] = {}
     seconds: dict[str, float] = {}
-    for kind in ("base", "fine_tuned"):
+    for kind in WEIGHTS:
         todo = [p for p in plans if p.model == kind]
         if not todo:
             continue
-        loaded = _load(kind, spec, run)
+        loaded = load_weights(kind, spec, run)
         budget = max_new_tokens(spec, loaded.tokenizer, labels)
         for plan in todo:
             t0 = time.perf_counter()
@@ -175,7 +181,7 @@ def add_times(scores: dict[str, SystemScore], seconds: dict[str, float], run: Tr
             score.metrics["eval_seconds"] = float(seconds[name])
 
 
-def answer_and_score(spec: Any, dataset: DatasetVersion, run: TrainRun | None, systems: list[str],
+def answer_and_score(spec: TailorSpec, dataset: DatasetVersion, run: TrainRun | None, systems: list[str],
                      test_rows: list[dict[str, Any]], train_rows: list[dict[str, Any]], labels: list[str],
                      progress: bool) -> tuple[dict[str, SystemScore], dict[str, float], dict[str, Any]]:
     """Every system's answers on the test rows, scored: (scores, seconds per system, classical fit info)."""
@@ -196,7 +202,7 @@ def answer_and_score(spec: Any, dataset: DatasetVersion, run: TrainRun | None, s
     return scores, seconds, classical_info
 
 
-def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | None, *,
+def run_evaluation(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run: TrainRun | None, *,
                    progress: bool = True) -> EvalResult:
     """Evaluate every system in ``spec.eval.systems`` on the test split and write the report.
 
@@ -239,7 +245,7 @@ def run_evaluation(spec: Any, ws: Any, dataset: DatasetVersion, run: TrainRun | 
     add_times(scores, seconds, run, classical_info)
     every = {name: s.metrics for name, s in scores.items()}
     gates = {name: evaluate_gates(spec.objective.criteria, s.metrics, every) for name, s in scores.items()}
-    passed = "fine_tuned" in gates and all_passed(gates["fine_tuned"])
+    passed = CANDIDATE in gates and all_passed(gates[CANDIDATE])
     significance = versus_fine_tuned(task, scores, spec.eval.seed) if task != "continued_pretraining" else {}
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
         "significance": significance,

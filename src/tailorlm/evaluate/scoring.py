@@ -9,13 +9,17 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..prompting import normalize_answer
 from ..rag.index import example_query
 from .compliance import build_rules, check_answers, pii_findings, summarize
 from .hallucination import extractor_name, hallucination_flags
 from .metrics import example_correct, per_class_report, percentile, quality_metrics
+
+if TYPE_CHECKING:
+    from ..spec import TailorSpec
+    from .baselines import SystemPlan
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ def _pii_spec_json_scan(pii_json: str, answers: tuple[str, ...]) -> list[list[st
     return pii_findings(list(answers), PIISpec.model_validate_json(pii_json))
 
 
-def pii_flags(spec: Any, answers: Sequence[str], labels: Sequence[str], notes: list[str]) -> list[list[str]] | None:
+def pii_flags(spec: TailorSpec, answers: Sequence[str], labels: Sequence[str], notes: list[str]) -> list[list[str]] | None:
     """PII found in each answer by the data stage's scrubber, or None when the check is off/unavailable.
 
     An answer that is exactly one of the labels is not scanned: the label set is the allowed
@@ -81,7 +85,7 @@ def latency_metrics(latencies: Sequence[float], prompt_tokens: Sequence[int], co
     }
 
 
-def score_system(spec: Any, plan: Any, gens: Sequence[Any], rows: Sequence[dict[str, Any]],
+def score_system(spec: TailorSpec, plan: SystemPlan, gens: Sequence[Any], rows: Sequence[dict[str, Any]],
                  labels: Sequence[str], vocabulary: frozenset[str] = frozenset()) -> SystemScore:
     """Score one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan` and its generations).
 
@@ -134,7 +138,7 @@ def score_system(spec: Any, plan: Any, gens: Sequence[Any], rows: Sequence[dict[
                        summarize(flags, ids, rule_names=list(rules)), notes, bins)
 
 
-def add_confidence(spec: Any, task: str, gens: Sequence[Any], records: list[dict], metrics: dict,
+def add_confidence(spec: TailorSpec, task: str, gens: Sequence[Any], records: list[dict], metrics: dict,
                    notes: list[str]) -> list[dict] | None:
     """Calibration and abstention metrics (and per-record probability, top labels, routed) for a
     system whose answers carry probabilities; returns its reliability bins (``None`` otherwise)."""

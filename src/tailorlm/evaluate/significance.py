@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..systems import CANDIDATE
+
 N_BOOT = 2000
 
 
@@ -47,14 +49,14 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], n: int = N_BOOT, se
 
 def versus_fine_tuned(task: str, scores: dict[str, Any], seed: int = 0) -> dict[str, dict[str, float]]:
     """``fine_tuned`` minus each other system, with its interval; empty without a fine-tuned system."""
-    if "fine_tuned" not in scores:
+    if CANDIDATE not in scores:
         return {}
-    mine = per_example(task, scores["fine_tuned"].records)
+    mine = per_example(task, scores[CANDIDATE].records)
     if mine is None:
         return {}
     out = {}
     for name, s in scores.items():
-        if name == "fine_tuned":
+        if name == CANDIDATE:
             continue
         theirs = per_example(task, s.records)
         if theirs is not None and len(theirs) == len(mine):

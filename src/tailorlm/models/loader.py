@@ -25,6 +25,7 @@ import torch
 
 from ..artifacts import atomic_dir, sha256_file, sha256_json
 from ..errors import UserError
+from .precision import cpu_bf16_autocast, select_device
 
 log = logging.getLogger(__name__)
 
@@ -170,49 +171,6 @@ def _weights_digest(files: list[Path]) -> str:
     return sha256_json(digests) if digests else "unknown"
 
 
-def select_device(device: str = "auto", dtype: str = "auto") -> tuple[str, torch.dtype, bool]:
-    """Choose (device, weight dtype, use_cpu_bf16_autocast).
-
-    CUDA: bf16 weights when supported. CPU: fp32 weights, with bf16 autocast only where the CPU has
-    native bf16 instructions *and* a bf16 matmul is measured faster than fp32 in this process (on the
-    2-vCPU AVX512-BF16 development machine it is about 2x slower, so autocast stays off there).
-    """
-    if device == "auto":
-        if torch.cuda.is_available():
-            device = "cuda"
-        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            device = "mps"
-        else:
-            device = "cpu"
-    if dtype != "auto":
-        want = getattr(torch, dtype)
-        if device == "cpu" and want == torch.bfloat16:
-            return device, torch.float32, True
-        return device, want, False
-    if device == "cuda":
-        return device, (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16), False
-    if device == "cpu":
-        return device, torch.float32, cpu_supports_bf16() and _bf16_measured_faster()
-    return device, torch.float32, False
-
-
-def _bf16_measured_faster() -> bool:
-    from ..train.speed import cpu_bf16_speedup  # times one matmul both ways, once per process
-
-    return cpu_bf16_speedup() > 1.1
-
-
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
-    if os.environ.get("TAILORLM_NO_AUTOCAST"):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
-
-
 @dataclass
 class LoadedModel:
     model: "torch.nn.Module"
@@ -224,7 +182,7 @@ class LoadedModel:
     def autocast(self):
         """Context manager for forward passes: bf16 autocast on CPU where it pays off."""
         if self.autocast_bf16:
-            return torch.autocast("cpu", dtype=torch.bfloat16)
+            return cpu_bf16_autocast()
         import contextlib
 
         return contextlib.nullcontext()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..evaluate.metrics import tokens
+from ..text import tokens
 
 
 @dataclass(frozen=True)

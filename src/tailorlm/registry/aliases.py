@@ -15,13 +15,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..results import deciding_gates
+from ..systems import CANDIDATE
 from . import audit
 from .errors import PromotionRefused, RegistryError
 
 GATED_ALIASES = frozenset({"staging", "production"})
-# Gate lists in EvalResult.gates that must pass before promotion: the fine-tuned system's
+# The gates that must pass before promotion are results.deciding_gates: the candidate system's
 # acceptance criteria, plus safety/governance checks once those stages report them.
-GATE_SYSTEMS = ("fine_tuned", "safety", "governance")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
 
@@ -31,6 +32,12 @@ def aliases_of(conn: Connection) -> dict[tuple[str, int], list[str]]:
     for name, alias, version in conn.execute(text("SELECT name, alias, version FROM aliases ORDER BY alias")):
         out.setdefault((name, int(version)), []).append(alias)
     return out
+
+
+def aliases_of_version(conn: Connection, name: str, version: int) -> list[str]:
+    """The aliases pointing at ``name@version``, sorted."""
+    return [a for (a,) in conn.execute(text("SELECT alias FROM aliases WHERE name = :n AND version = :v ORDER BY alias"),
+                                       {"n": name, "v": version})]
 
 
 def set_alias_in(conn: Connection, name: str, alias: str, version: int, *, actor: str | None = None,
@@ -105,14 +112,14 @@ def gate_results(mv) -> list[dict]:
     Each is ``{"system", "criterion", "metric", "op", "threshold", "value", "passed"}``.
     """
     ev = mv.evaluation or {}
-    results = [{**g, "system": key} for key in GATE_SYSTEMS for g in (ev.get("gates") or {}).get(key, [])]
+    results = [g.as_row() for g in deciding_gates(ev.get("gates"))]
     covered = {g.get("criterion") for g in results}
     criteria = ((mv.lineage.get("spec") or {}).get("objective") or {}).get("criteria") or []
     missing = [c for c in criteria if _criterion_text(c) not in covered]
     if missing and ev:
         systems = ev.get("systems") or {}
-        results += [{**g, "system": "fine_tuned"}
-                    for g in _evaluate_criteria(missing, systems.get("fine_tuned", {}), systems)]
+        results += [{**g, "system": CANDIDATE}
+                    for g in _evaluate_criteria(missing, systems.get(CANDIDATE, {}), systems)]
     return results
 
 
@@ -133,7 +140,7 @@ def check_promotable(mv) -> tuple[list[dict], list[dict]]:
             "(e.g. 'accuracy >= 0.85'), evaluate and register again, or pass --force --reason '...'")
     failing = [g for g in results if not g.get("passed")]
     if not failing and mv.evaluation.get("passed") is False:
-        failing = [{"system": "fine_tuned", "criterion": "evaluation.passed", "metric": "passed", "op": "==",
+        failing = [{"system": CANDIDATE, "criterion": "evaluation.passed", "metric": "passed", "op": "==",
                     "threshold": True, "value": False, "passed": False}]
     return results, failing
 

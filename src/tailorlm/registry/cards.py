@@ -12,8 +12,10 @@ import datetime as dt
 import re
 from typing import Any, Callable
 
-from ..results import ModelVersion
-from .aliases import GATE_SYSTEMS  # gate lists that decide promotion; baselines' gates are for comparison
+from ..results import ModelVersion, deciding_gates  # deciding_gates: baselines' gates are for comparison
+from ..systems import CANDIDATE, TRAINED_WEIGHTS, with_weights
+
+FINE_TUNED_SYSTEMS = with_weights(TRAINED_WEIGHTS)
 
 # Metrics shown in the evaluation table, in this order when present; other numeric ones follow.
 _PREFERRED = ("accuracy", "macro_f1", "exact_match", "f1", "rouge_l", "bleu", "hallucination_rate",
@@ -108,8 +110,9 @@ def _versus_baselines(systems: dict[str, dict], spec: dict, names: list[str]) ->
     crit = ((spec.get("objective") or {}).get("criteria") or [{}])[0]
     metric = crit.get("metric") if crit.get("metric") in names else names[0]
     lower_is_better = crit.get("metric") == metric and crit.get("op") in ("<=", "<")
-    tuned = (systems.get("fine_tuned") or {}).get(metric)
-    baselines = {s: m.get(metric) for s, m in systems.items() if not s.startswith("fine_tuned") and isinstance(m.get(metric), (int, float))}
+    tuned = (systems.get(CANDIDATE) or {}).get(metric)
+    baselines = {s: m.get(metric) for s, m in systems.items()
+                 if s not in FINE_TUNED_SYSTEMS and isinstance(m.get(metric), (int, float))}
     if not isinstance(tuned, (int, float)) or not baselines:
         return ""
     pick = min if lower_is_better else max
@@ -130,9 +133,9 @@ def _evaluation(mv: ModelVersion, spec: dict) -> str:
         headline = _versus_baselines(systems, spec, names)
         if headline:
             out.append("\n" + headline)
-    gates = [g for key in GATE_SYSTEMS for g in (ev.get("gates") or {}).get(key, [])]
+    gates = deciding_gates(ev.get("gates"))
     if gates:
-        out.append("\n" + _table(["criterion", "value", "passed"], [[g.get("criterion"), g.get("value"), g.get("passed")] for g in gates]))
+        out.append("\n" + _table(["criterion", "value", "passed"], [[g.criterion, g.value, g.passed] for g in gates]))
     return "\n".join(out)
 
 
@@ -149,9 +152,8 @@ def _limitations(mv: ModelVersion, spec: dict) -> str:
     if langs:
         out.append(f"- Trained only on text in: {', '.join(langs)}.")
     gates = (mv.evaluation or {}).get("gates") or {}
-    failing = [g for key in GATE_SYSTEMS for g in gates.get(key, []) if not g.get("passed")]
-    for g in failing:
-        out.append(f"- Does not meet `{g.get('criterion')}` (measured {_fmt(g.get('value'))}).")
+    for g in (g for g in deciding_gates(gates) if not g.passed):
+        out.append(f"- Does not meet `{g.criterion}` (measured {_fmt(g.value)}).")
     out.append(f"- Inherits the limitations and biases of the base model `{mv.lineage.get('base_model', {}).get('ref')}`; "
                "outputs can be wrong and must not be the only basis for decisions about a person.")
     return "\n".join(out)

@@ -33,7 +33,7 @@ def export_version(ws, mv: ModelVersion, out_dir: str | Path, *, merge: bool = F
     (:func:`tailorlm.artifacts.check_replaceable`).
 
     Args:
-        merge: fold the adapter into the base weights (``tailorlm.train.export.merge_and_save``),
+        merge: fold the adapter into the base weights (``tailorlm.models.trained.merge_and_save``),
             giving a plain transformers folder that loads without PEFT.
         force: replace an existing folder that tailorlm did not write.
         protect: more paths that must survive (the spec's data sources).
@@ -55,7 +55,7 @@ def export_version(ws, mv: ModelVersion, out_dir: str | Path, *, merge: bool = F
     protect = (ws.root, tailor_dir, *protect)
     check_replaceable(out, force=force, protect=protect)  # before the (slow) merge
     if merge:
-        from ..train.export import merge_and_save
+        from ..models.trained import merge_and_save
 
         try:
             merge_and_save(str(src), str(out), force=force, protect=protect)

@@ -16,10 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from ..artifacts import MARKER, code_version, sha256_file, sha256_json
 from ..results import DatasetVersion, EvalResult, TrainRun
+from ..store.datasets import dataset_manifests, lineage_counts
 
 # Files the registry writes next to the artifact; excluded from the artifact hash.
 REGISTRY_FILES = frozenset({"MODEL_CARD.md", "lineage.json"})
@@ -121,11 +120,7 @@ def _datasets_from_records(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
     conditions = {"record_id": "record_id = :k OR (source_id = :k AND record_id <> :k)", "source": "source = :k"}
     for column, where in conditions.items():
         for key in keys:
-            rows = conn.execute(text(
-                f"SELECT dataset_version, split, COUNT(*) FROM record_lineage WHERE {where} "
-                "GROUP BY dataset_version, split"
-            ), {"k": key}).all()
-            for dv, split, n in rows:
+            for dv, split, n in lineage_counts(conn, where, key):
                 entry = found.setdefault(dv, {"records": 0, "splits": {}, "matched_by": column})
                 entry["records"] += int(n)
                 entry["splits"][split or "?"] = entry["splits"].get(split or "?", 0) + int(n)
@@ -135,7 +130,7 @@ def _datasets_from_records(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
 def _datasets_from_manifests(conn, keys: list[str]) -> dict[str, dict[str, Any]]:
     """dataset version -> match, for versions whose manifest lists the file (no record rows needed)."""
     found: dict[str, dict[str, Any]] = {}
-    for name, version, manifest in conn.execute(text("SELECT name, version, manifest FROM datasets")):
+    for name, version, manifest in dataset_manifests(conn):
         try:
             sources = normalize_sources(json.loads(manifest))
         except (json.JSONDecodeError, TypeError, AttributeError):
@@ -156,18 +151,17 @@ def find(ws, query: str, root: Path | None = None) -> dict[str, Any]:
         ``{"query", "datasets": [{"version", "records", "splits", "matched_by"}],
         "models": [{"name", "version", "dataset_version", "deleted", "aliases"}]}``.
     """
+    from .aliases import aliases_of_version
+    from .versions import versions_of_dataset  # versions.py imports this module: import here
+
     keys = _source_keys(query, root)
     with ws.store.engine.connect() as conn:
         datasets = _datasets_from_manifests(conn, keys)
         datasets.update(_datasets_from_records(conn, keys))  # record-level facts win
         models = []
         for dv in sorted(datasets):
-            for name, version, deleted_at in conn.execute(text(
-                "SELECT name, version, deleted_at FROM model_versions WHERE dataset_version = :dv ORDER BY name, version"
-            ), {"dv": dv}):
-                aliases = [a for (a,) in conn.execute(text(
-                    "SELECT alias FROM aliases WHERE name = :n AND version = :v ORDER BY alias"
-                ), {"n": name, "v": version})]
+            for name, version, deleted_at in versions_of_dataset(conn, dv):
+                aliases = aliases_of_version(conn, name, version)
                 models.append({"name": name, "version": int(version), "ref": f"{name}@{version}",
                                "dataset_version": dv, "deleted": deleted_at is not None, "aliases": aliases})
     return {

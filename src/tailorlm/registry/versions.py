@@ -156,6 +156,13 @@ def _exists(ws, name: str, final: Path) -> bool:
                             {"n": name, "v": int(final.name)}).first() is not None
 
 
+def versions_of_dataset(conn: Connection, dataset_version: str) -> list[tuple[str, int, float | None]]:
+    """(name, version, deleted_at) of every model version trained on ``dataset_version``."""
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT name, version, deleted_at FROM model_versions WHERE dataset_version = :dv ORDER BY name, version"
+    ), {"dv": dataset_version})]
+
+
 def model_names(ws) -> list[str]:
     """Every model name with at least one version (deleted ones included)."""
     with ws.store.engine.connect() as conn:

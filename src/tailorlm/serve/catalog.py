@@ -65,7 +65,7 @@ class Recipe:
         from ..inference import encode_chats
 
         if self.head == "classifier":
-            from ..train.classifier import encode_text_ids, message_text
+            from ..models.classifier_head import encode_text_ids, message_text
 
             return encode_text_ids(tokenizer, message_text(chat), self.max_len, self.end_token)
         return encode_chats(tokenizer, [self.messages(chat)])[0]
@@ -123,7 +123,7 @@ class Servable:
 
 
 def _provenance(model_path: str) -> dict:
-    from ..train.export import read_provenance
+    from ..models.trained import read_provenance
 
     try:
         return read_provenance(model_path)
@@ -198,7 +198,7 @@ class Catalog:
 
                 loaded = load_base(m.base, m.device, m.dtype, m.revision)
             else:
-                from ..train import load_trained
+                from ..models.trained import load_trained
 
                 loaded = load_trained(servable.path, m.device, m.dtype)
             loaded.model.eval()

@@ -4,7 +4,7 @@
 Rows are redacted and written on a background thread so a request never waits for Presidio or the
 store. Each row holds the response id, the resolved model version, latency, token counts, finish
 reason and the caller's key *name* (never the key). Prompts and answers are redacted with
-:class:`tailorlm.data.pii.Scrubber` (the ``data.pii`` settings, or the defaults when that stage has
+:class:`tailorlm.privacy.pii.Scrubber` (the ``data.pii`` settings, or the defaults when that stage has
 PII scrubbing off) unless ``serve.request_log.raw`` is on (an audited choice).
 """
 
@@ -56,7 +56,7 @@ class RequestLog:
         if self.raw:
             return
         if self._scrubber is None:
-            from ..data.pii import Scrubber
+            from ..privacy.pii import Scrubber
 
             self._scrubber = Scrubber.from_spec(self.pii_spec)
         records = [_texts(r) for r in rows]

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ..systems import SYSTEMS
 from .common import Strict
 
 System = Literal["base", "few_shot", "classical", "rag", "fine_tuned", "fine_tuned_rag"]
-ALL_SYSTEMS: tuple[str, ...] = ("base", "few_shot", "classical", "rag", "fine_tuned", "fine_tuned_rag")
+ALL_SYSTEMS: tuple[str, ...] = tuple(SYSTEMS)  # the system table; System above lists the same names
 # What ``eval.systems`` means when tailor.yaml leaves it out: the fine-tuned model against the base
 # model, prompting, and the classical floor a sceptic would run first.
 DEFAULT_SYSTEMS: dict[str, list[str]] = {

@@ -3,8 +3,9 @@
 Entry points:
 
 * :func:`run_training` (spec, workspace, dataset version) -> :class:`~tailorlm.results.TrainRun`;
-* :func:`load_trained` (artifact folder) -> :class:`~tailorlm.models.loader.LoadedModel`;
-* :func:`tailorlm.train.export.merge_and_save` (artifact folder, output folder) -> merged weights;
+* :func:`tailorlm.train.export.save_artifact` writes the artifact; loading it back (``load_trained``,
+  ``merge_and_save``, ``read_provenance``) lives in :mod:`tailorlm.models.trained`, so evaluation, the
+  registry and the server never import this package (``load_trained`` is re-exported here);
 * :func:`tailorlm.train.tokenize.encode_sft` (one example) -> ids and label mask.
 
 See docs/training.md.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # heavy imports (torch, transformers) stay lazy for the CLI's fast paths
-    from .load import load_trained
+    from ..models.trained import load_trained
     from .run import run_training
 
 __all__ = ["load_trained", "run_training"]
@@ -27,7 +28,7 @@ def __getattr__(name: str):
 
         return run_training
     if name == "load_trained":
-        from .load import load_trained
+        from ..models.trained import load_trained
 
         return load_trained
     raise AttributeError(name)

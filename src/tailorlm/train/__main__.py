@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from contextlib import nullcontext
 
-        from ..pipeline import Context, stage_data
+        from ..pipeline import run_pipeline
 
         with accelerator.main_process_first() if accelerator else nullcontext():
-            dataset = stage_data(Context(spec=spec, ws=ws, progress=not args.no_progress))
+            dataset = run_pipeline(spec, ws, progress=not args.no_progress, until="data").dataset
     from ..errors import UserError
 
     try:

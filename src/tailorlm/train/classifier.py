@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..models.classifier_head import encode_text_ids, message_text
 from ..prompting import build_messages
 from ..spec.train import CLASSIFIER_METHODS  # with the spec: spec check reads it without importing torch
 from .tokenize import IGNORE, Encoded
@@ -53,26 +54,6 @@ def prompt_recipe(labels: Sequence[str], max_len: int) -> dict[str, Any]:
             "end_token": True, "output": "argmax label; its softmax probability"}
 
 
-def recipe_end_token(recipe: dict[str, Any]) -> bool:
-    """Whether a stored classifier recipe appends the end token (older versions: no)."""
-    return bool(recipe.get("end_token", False))
-
-
-def message_text(messages: Sequence[dict[str, str]]) -> str:
-    """The classifier's input text: every non-system turn's content, one per line."""
-    return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
-
-
-def encode_text_ids(tokenizer, text: str, max_len: int, end_token: bool = False) -> list[int]:
-    """The classifier's input ids: the text's tokens cut to ``max_len``, then (``end_token``) the EOS
-    token, whose hidden state the head reads: one fixed position that has seen the whole message, rather
-    than whatever word or typo the message happens to end with."""
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_len]
-    if end_token:
-        return ids + [tokenizer.eos_token_id]
-    return ids or [tokenizer.eos_token_id]  # an empty message still has a last token to read
-
-
 def encode_classifier_split(path: Path, tokenizer, objective, labels: Sequence[str], max_len: int,
                             progress: bool = False):
     """Encode a split for the classifier head: ids of the message, the class index in ``meta``.
@@ -103,17 +84,13 @@ def encode_classifier_split(path: Path, tokenizer, objective, labels: Sequence[s
     return out
 
 
-def classifier_kwargs(labels: Sequence[str], pad_token_id: int) -> dict[str, Any]:
-    """``from_pretrained`` arguments that size the head and name its outputs."""
-    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-            "label2id": {lab: i for i, lab in enumerate(labels)}, "pad_token_id": pad_token_id}
-
-
 def load_classifier_base(spec, labels: Sequence[str]):
     """The base model with a fresh classifier head, as a ``LoadedModel`` (QLoRA: 4-bit body)."""
     from transformers import AutoModelForSequenceClassification
 
-    from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
+    from ..models.loader import LoadedModel, load_tokenizer, resolve_base
+    from ..models.precision import select_device
+    from ..models.trained import classifier_kwargs
 
     resolved = resolve_base(spec.model.base, spec.model.revision)
     dev, dtype, autocast = select_device(spec.model.device, spec.model.dtype)
@@ -135,54 +112,3 @@ def classifier_loss(model, batch, device: str) -> torch.Tensor:
 
     out = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
     return F.cross_entropy(out.logits.float(), batch.classes.to(device))  # logits: (B, C)
-
-
-def is_classifier(model) -> bool:
-    """Whether a loaded model is a sequence classifier (its outputs are labels, not tokens)."""
-    from ..models.compat import _underlying
-
-    return type(_underlying(model)).__name__.endswith("ForSequenceClassification")
-
-
-def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int = 256, progress: bool = True,
-             desc: str = "classify", end_token: bool = False) -> list:
-    """The argmax label of each text with its probability (one forward pass per batch, no generation).
-
-    ``max_len`` and ``end_token`` come from the version's stored recipe (:func:`recipe_end_token`), so the
-    model reads its inputs as it was trained.
-
-    Returns:
-        :class:`~tailorlm.constrained.LabelPrediction` per text, in input order.
-    """
-    import time
-
-    from ..constrained import LabelPrediction
-
-    model, tok = loaded.model, loaded.tokenizer
-    model.eval()
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    pad = tok.pad_token_id
-    encoded = [encode_text_ids(tok, t, max_len, end_token) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    results: list = [None] * len(texts)
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
-        idx = order[start:start + batch_size]
-        t0 = time.perf_counter()
-        width = max(len(encoded[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for r, i in enumerate(idx):
-            ids[r, :len(encoded[i])] = torch.tensor(encoded[i])
-            mask[r, :len(encoded[i])] = 1
-        with torch.inference_mode(), loaded.autocast():
-            probs = model(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)).logits.float()
-        probs = probs.softmax(-1).cpu()  # (B, C)
-        wall = (time.perf_counter() - t0) * 1000.0
-        total = float(sum(len(encoded[i]) for i in idx))
-        for r, i in enumerate(idx):
-            best = int(probs[r].argmax())
-            results[i] = LabelPrediction(
-                text=labels[best], prompt_tokens=len(encoded[i]), completion_tokens=0,
-                latency_ms=wall * len(encoded[i]) / total, finished=True, probability=float(probs[r, best]),
-                probs={lab: float(p) for lab, p in zip(labels, probs[r].tolist())})
-    return results

@@ -1,4 +1,4 @@
-"""Writing the trained artifact, and merging an adapter into plain transformers weights.
+"""Writing the trained artifact (reading, loading and merging it back: :mod:`tailorlm.models.trained`).
 
 The artifact folder (``TrainRun.model_path``) holds the adapter in PEFT format
 (``adapter_config.json`` + ``adapter_model.safetensors``) or, for full fine-tuning, the full
@@ -9,15 +9,13 @@ spec, final metrics).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..artifacts import atomic_dir, atomic_write_json, code_version
-
-MERGEABLE = {"full", "lora", "dora", "qlora", "ia3"}
+from ..models.trained import MERGEABLE, merge_and_save, read_provenance  # noqa: F401 (moved there)
 
 
 def first_non_finite(state_dict: dict[str, Any]) -> str | None:
@@ -46,7 +44,7 @@ def save_artifact(model, tokenizer, out: Path, provenance: dict[str, Any], metho
     Raises:
         TrainingDiverged: a weight is NaN/Inf; nothing is written.
     """
-    from .monitor import TrainingDiverged
+    from .metrics_writer import TrainingDiverged
 
     # Only trained weights can have diverged: a LoRA run checks its adapter, not the frozen base.
     weights = state_dict if state_dict is not None else {
@@ -65,38 +63,3 @@ def save_artifact(model, tokenizer, out: Path, provenance: dict[str, Any], metho
         if "spec" in provenance:
             (staging / "spec.resolved.yaml").write_text(yaml.safe_dump(provenance["spec"], sort_keys=False))
     return out
-
-
-def read_provenance(model_path: str | Path) -> dict[str, Any]:
-    p = Path(model_path) / "provenance.json"
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: missing; {model_path} is not a tailorlm training artifact "
-                                "(expected the folder of TrainRun.model_path).")
-    return json.loads(p.read_text())
-
-
-def merge_and_save(model_path: str, out_dir: str, *, force: bool = False, protect: tuple = ()) -> str:
-    """Merge the adapter at ``model_path`` into its base and write plain safetensors to ``out_dir``.
-
-    The result loads with ``AutoModelForCausalLM.from_pretrained(out_dir)`` (no PEFT needed) and gives
-    the same outputs as base + adapter (up to float rounding). Prefix and prompt tuning cannot be merged
-    (their virtual tokens are not weights of the base); they raise ``ValueError``.
-
-    Returns:
-        ``out_dir``.
-    """
-    from .load import load_trained
-
-    prov = read_provenance(model_path)
-    method = prov.get("method", "lora")
-    if method not in MERGEABLE:
-        raise ValueError(f"{model_path}: method '{method}' adds virtual tokens that cannot be merged into "
-                         "the base weights; serve it as an adapter (base + PEFT) instead.")
-    loaded = load_trained(model_path, device="cpu", dtype="float32", merge=True)
-    model = loaded.model
-    with atomic_dir(out_dir, force=force, protect=protect) as staging:
-        model.save_pretrained(staging, safe_serialization=True)
-        loaded.tokenizer.save_pretrained(staging)
-        atomic_write_json(staging / "provenance.json",
-                          {**prov, "merged_from": str(model_path), "merged": True, "code_version": code_version()})
-    return str(out_dir)

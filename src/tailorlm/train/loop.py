@@ -28,7 +28,7 @@ from ..models.compat import cache_kwargs
 from ..spec import TrainSpec
 from . import checkpoints as ck
 from .collate import Batch, Row, collate, plan_batches
-from .monitor import Monitor, TrainingDiverged, check_finite
+from .metrics_writer import MetricsWriter, TrainingDiverged, check_finite
 from .tokenize import IGNORE
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ def _across_ranks(c: _Ctx, loss: float, tokens: int) -> tuple[float, list[int]]:
     return float(stats[:, 0].mean()), [int(t) for t in stats[:, 1].tolist()]
 
 
-def _validate(c: _Ctx, val_rows: list[Row], state: dict, monitor: Monitor | None) -> bool:
+def _validate(c: _Ctx, val_rows: list[Row], state: dict, monitor: MetricsWriter | None) -> bool:
     """Validation loss into ``state`` and the log; returns whether it is the best so far."""
     ev = evaluate(c.model, val_rows, c.cfg, c.cfg.spec.batch_size)
     improved = False
@@ -337,7 +337,7 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
         state.update(ck.load_checkpoint(resume_from, model, optimizer, scheduler, accelerator))
         resumed_from = state["step"]
         log.info("resumed from %s at step %d", resume_from, resumed_from)
-    monitor = Monitor(run_dir, resume_step=state["step"]) if rank == 0 else None
+    monitor = MetricsWriter(run_dir, resume_step=state["step"]) if rank == 0 else None
     if resumed_from and not state["loss_steps"] and monitor:  # a checkpoint from before loss_sum existed
         losses = [r["loss"] for r in monitor.rows if "loss" in r and r["step"] <= resumed_from]
         state.update(loss_sum=float(sum(losses)), loss_steps=len(losses))

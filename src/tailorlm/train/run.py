@@ -10,7 +10,6 @@ run of the same spec and dataset version from its last checkpoint.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -19,12 +18,13 @@ from pathlib import Path
 
 import torch
 import yaml
-from sqlalchemy import text
 
-from ..artifacts import atomic_write_text, sha256_json
+from ..artifacts import atomic_write_text
 from ..errors import UserError
+from ..keys import input_key, train_inputs
 from ..results import DatasetVersion, TrainRun
 from ..spec import TailorSpec
+from ..store.runs import record_run, unfinished_runs
 from ..workspace import Workspace
 from . import checkpoints as ck
 from .collate import pack_rows, packing_efficiency, plan_batches
@@ -48,30 +48,18 @@ SHARE_PREFIX_METHODS = {"full", "lora", "dora", "qlora", "ia3"}
 
 def run_key(spec: TailorSpec, dataset: DatasetVersion) -> str:
     """What must match for ``--resume`` to continue a run: its inputs."""
-    return sha256_json({"train": spec.section_dict("train"), "model": spec.section_dict("model"),
-                        "objective": spec.section_dict("objective"), "dataset": dataset.version})[:16]
+    return input_key(train_inputs(spec, dataset.version))[:16]  # the pipeline's train key, less the code version
 
 
 def _find_resumable(ws: Workspace, key: str) -> tuple[str, Path] | None:
-    with ws.store.engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, path, info FROM runs WHERE kind='train' AND status != 'finished' "
-                                 "ORDER BY created_at DESC")).all()
-    for rid, path, info in rows:
-        if json.loads(info).get("run_key") == key and Path(path).exists():
-            return rid, Path(path)
+    for rid, path, info in unfinished_runs(ws.store):
+        if info.get("run_key") == key and path.exists():
+            return rid, path
     return None
 
 
 def _record(ws: Workspace, run_id: str, status: str, path: Path, info: dict, dataset: str, finished: bool = False) -> None:
-    with ws.store.engine.begin() as conn:
-        exists = conn.execute(text("SELECT 1 FROM runs WHERE id=:i"), {"i": run_id}).first()
-        params = {"i": run_id, "s": status, "p": str(path), "info": json.dumps(info, default=str), "d": dataset,
-                  "t": time.time(), "f": time.time() if finished else None}
-        if exists:
-            conn.execute(text("UPDATE runs SET status=:s, info=:info, finished_at=:f WHERE id=:i"), params)
-        else:
-            conn.execute(text("INSERT INTO runs (id, kind, dataset_version, status, path, info, created_at, finished_at) "
-                              "VALUES (:i, 'train', :d, :s, :p, :info, :t, :f)"), params)
+    record_run(ws.store, run_id, status, path, info, dataset, finished)
 
 
 def row_budget(spec: TailorSpec, dataset: DatasetVersion, tokenizer, head: str = "lm") -> int:
@@ -131,7 +119,8 @@ def _labels(spec: TailorSpec, dataset: DatasetVersion) -> list[str]:
 
 def _load_model(spec: TailorSpec, head: str = "lm", labels: list[str] | None = None):
     from ..models import load_base
-    from ..models.loader import LoadedModel, load_tokenizer, resolve_base, select_device
+    from ..models.loader import LoadedModel, load_tokenizer, resolve_base
+    from ..models.precision import select_device
 
     if head == "classifier":
         return load_classifier_base(spec, labels or [])
@@ -393,7 +382,7 @@ def precision(loaded, accelerator, autocast, state: dict | None = None) -> str:
         return f"{accelerator.mixed_precision} mixed precision (accelerate)"
     dtype = str(next(loaded.model.parameters()).dtype).replace("torch.", "")
     if str(loaded.device).startswith("cpu") and loaded.autocast_bf16:
-        from .speed import cpu_bf16_speedup
+        from ..models.precision import cpu_bf16_speedup
 
         measured = f"measured {cpu_bf16_speedup():.2f}x fp32"
         return f"bf16 autocast ({measured})" if autocast == loaded.autocast else f"{dtype} (bf16 autocast {measured})"
@@ -404,7 +393,7 @@ def _autocast(loaded, accelerator, dtype_setting: str = "auto"):
     """The forward-pass context: accelerate's mixed precision, else bf16 autocast on CPU where it pays off."""
     import contextlib
 
-    from .speed import use_cpu_autocast
+    from ..models.precision import use_cpu_autocast
 
     if accelerator is not None and accelerator.mixed_precision != "no":
         return accelerator.autocast

@@ -38,7 +38,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-class Monitor:
+class MetricsWriter:
     """Writes the per-step log, TensorBoard scalars and the loss curve of one run.
 
     Args:

@@ -1,4 +1,4 @@
-"""Small synthetic dataset versions for tests, benchmarks and demos of the train stage.
+"""Small synthetic dataset versions for the tests of the train and evaluate stages.
 
 Writes the parquet files in the documented dataset-version layout (docs/architecture.md) directly,
 so training can be exercised without running the data stage.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import DatasetVersion
+from tailorlm.results import DatasetVersion
 
 INTENTS = ["card_lost", "check_balance", "transfer_money", "reset_password"]
 _PHRASES = {

@@ -272,7 +272,7 @@ class Store:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
-        from .errors import UserError
+        from ..errors import UserError
 
         self.url = url = normalize_url(url)
         kwargs: dict[str, Any] = {"future": True}

@@ -1,7 +1,7 @@
 """Presidio plumbing for the scrubber: the recognizer registry, the offline e-mail check, the context enhancer.
 
 :func:`build_registry` assembles Presidio's predefined English recognizers (with the phone,
-credit-card and IBAN ones replaced by :mod:`tailorlm.data.pii_recognizers`), the address and name
+credit-card and IBAN ones replaced by :mod:`tailorlm.privacy.pii_recognizers`), the address and name
 recognizers, and the spec's own; the other functions are the pieces it needs.
 """
 
@@ -71,7 +71,7 @@ def build_registry(nlp_engine, custom: Iterable[Any] = (), phone_regions: Sequen
     """Presidio's predefined English recognizers (email made offline) plus tailorlm's and the spec's own.
 
     Presidio's phone and credit-card recognizers are replaced by the ones in
-    :mod:`tailorlm.data.pii_recognizers` (phone numbers of ``phone_regions``, cards that fail Luhn).
+    :mod:`tailorlm.privacy.pii_recognizers` (phone numbers of ``phone_regions``, cards that fail Luhn).
     """
     from presidio_analyzer import RecognizerRegistry
 

@@ -1,6 +1,6 @@
-"""Street addresses and postcodes outside the US/UK patterns of :mod:`tailorlm.data.pii_address`.
+"""Street addresses and postcodes outside the US/UK patterns of :mod:`tailorlm.privacy.pii_address`.
 
-One function, :func:`addresses`, in the style of :mod:`tailorlm.data.pii_recognizers`. It finds:
+One function, :func:`addresses`, in the style of :mod:`tailorlm.privacy.pii_recognizers`. It finds:
 
 * streets with the street word first and the house number after ("Calle Mayor 5", "Via Roma,
   10", "rue de la Paix 12", "ul. Marszałkowska 10"), with a compound street word ("Hauptstraße 12",

