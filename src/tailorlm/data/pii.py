@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ner, split_at_newlines, touches,
-                          uncased)
-from .pii_names import first_names, has_name_word, is_first_name, truecase
+                          trim_edges, uncased)
+from .pii_names import GREETINGS, has_name_word, is_first_name, truecase, uncased_first_names
 from .pii_presidio import PERSON_CUES, quiet, build_registry, context_enhancer, offline_email_recognizer  # noqa: F401
 from .pii_recognizers import DEFAULT_PHONE_REGIONS
+from .pii_vocab import ordinary_phrase
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "u
                  # payment networks and wallets: product names, not personal data ("Is Visa accepted?")
                  "visa", "mastercard", "amex", "american express", "maestro", "discover", "paypal", "apple pay",
                  "google pay", "android", "ios", "iphone", "ipad", "windows", "macos", "linux", "chrome", "safari",
-                 "firefox", "whatsapp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+                 "firefox", "whatsapp", "klarna", "afterpay", "clearpay", "venmo", "zelle", "alipay", "giropay",
+                 "bancontact", "twint", "sofort", "skrill", "paysafecard", "revolut", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 _WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
 
 
@@ -174,16 +176,28 @@ def ner_segments(text: str) -> list[tuple[int, int]]:
 
 
 _SENT_START = re.compile(r"(?:^|[.!?:\n]\s*)$")
+# A salutation opening the text or a line: the word after its comma starts the message ("Hi, Whn will...").
+_AFTER_SALUTATION = re.compile(rf"(?:^|\n)[ \t]*{GREETINGS}(?:[ \t]+(?:there|team|support|all|everyone|sir|madam))?"
+                               r"[ \t]*,[ \t]*$", re.IGNORECASE)
+
+
+def _after_salutation(text: str, start: int) -> bool:
+    """True when ``text`` before ``start`` ends in a salutation and its comma, on a line of its own."""
+    m = _AFTER_SALUTATION.search(text[max(0, start - 40):start])
+    return bool(m) and (start <= 40 or text[max(0, start - 40) + m.start()] == "\n")
 
 
 def sentence_initial_word(text: str, start: int, end: int) -> bool:
     """True for a one-word NER span that opens a sentence and is no first name ("Gift card balance...").
 
     Every English sentence starts with a capital, so there the capital says nothing; the small model
-    still calls "Gift", "Chargeback" or "Contactless" a person or a company.
+    still calls "Gift", "Chargeback" or "Contactless" a person or a company. The word after a
+    salutation's comma opens the message ("Hi, Whn will it come?", "Dear support, Help, ...").
     """
     value = text[start:end]
-    if " " in value.strip() or not _SENT_START.search(text[max(0, start - 3):start]):
+    if " " in value.strip():
+        return False
+    if not _SENT_START.search(text[max(0, start - 3):start]) and not _after_salutation(text, start):
         return False
     return not is_first_name(value.strip())
 
@@ -408,9 +422,11 @@ class Scrubber:
         if (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
             if not plausible_ner_span(value, allow):
                 return False
+            if r.entity_type in UNCASED_CHECKED and ordinary_phrase(value):  # "Order History", "the Help Centre"
+                return False
             if r.entity_type in ("PERSON", "ORGANIZATION") and sentence_initial_word(chunk, r.start, r.end):
                 return False
-            if r.entity_type in UNCASED_CHECKED and uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, first_names()):
+            if r.entity_type in UNCASED_CHECKED and uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, uncased_first_names()):
                 return False
         return r.score >= self.entity_thresholds.get(r.entity_type, self.threshold)
 
@@ -434,6 +450,8 @@ class Scrubber:
             found = self.analyzer.analyze(text=chunk, language="en", entities=possible_entities(chunk, self.entities),
                                           nlp_artifacts=a, score_threshold=self._floor)
             for r in (q for r in found for q in split_at_newlines(chunk, r)):
+                if r.entity_type in UNCASED_CHECKED and (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
+                    trim_edges(chunk, r)
                 if self._keep(chunk, r, allow, slots):
                     r.start, r.end = r.start + off, r.end + off
                     out[i].append(r)
