@@ -38,7 +38,7 @@ from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ne
 from .pii_names import GREETINGS, has_name_word, is_first_name, truecase, uncased_first_names
 from .pii_presidio import PERSON_CUES, quiet, build_registry, context_enhancer, offline_email_recognizer  # noqa: F401
 from .pii_recognizers import DEFAULT_PHONE_REGIONS
-from .pii_vocab import ordinary_phrase
+from .pii_vocab import MONTHS, UI_WORDS, WEEKDAYS, ordinary_phrase
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,8 @@ def _has_candidate(text: str) -> bool:
     for m in _CAP_WORD.finditer(text):
         word = m.group(1)
         low = word.lower()
-        if low in _COMMON_CAPS:
-            continue
+        if low in _COMMON_CAPS or low in UI_WORDS or low in MONTHS or low in WEEKDAYS:
+            continue  # "Order History", "Monday": an NER span of such words alone is dropped anyway
         start = m.start()
         if (start == 0 or _SENTENCE_END.search(text[max(0, start - 4):start])) and low in STOP_WORDS:
             continue
@@ -136,7 +136,8 @@ def _has_candidate(text: str) -> bool:
 def needs_ner(text: str) -> bool:
     """True when NER could find something: a capitalized word that could be a name, or a first name.
 
-    A first name of the lexicon (:mod:`tailorlm.data.pii_names`) counts in any case. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
+    A first name of the lexicon (:mod:`tailorlm.data.pii_names`) counts in any case; interface and
+    calendar words (:mod:`tailorlm.data.pii_vocab`) do not. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
     "John called me" still goes through NER while "The card is gone" does not. A text with no
     capital letter at all (a writer who never capitalizes) always goes through NER: there the
     absence of capitals says nothing.

@@ -78,6 +78,7 @@ def keep_uncased_ner(text: str, start: int, end: int, entity: str, names: frozen
 
 
 _CUE_WORDS = frozenset("hello hi hey dear regards thanks cheers best kind sincerely".split())
+_DASHES = " \t-–—,;:"
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]+)*")
 
 
@@ -98,8 +99,11 @@ def trim_edges(text: str, r) -> None:
         j -= 1
     if i == j:
         return
-    a, b = tokens[i].start(), tokens[j - 1].end()
-    if (a, b) != (0, len(value)):
+    a = tokens[i].start() if i else 0
+    b = tokens[j - 1].end() if j < len(tokens) else len(value)
+    a += len(value[a:b]) - len(value[a:b].lstrip(_DASHES))  # "- Mei": a signature's dash
+    b -= len(value[a:b]) - len(value[a:b].rstrip(_DASHES))
+    if b > a and (a, b) != (0, len(value)):
         r.start, r.end = r.start + a, r.start + b
 
 
