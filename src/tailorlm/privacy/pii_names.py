@@ -55,6 +55,14 @@ def first_names() -> frozenset[str]:
     return frozenset(n for n in names if len(n) >= 2 and n.isalpha() and n not in STOP_WORDS and n not in COMMON_WORDS)
 
 
+@functools.lru_cache(maxsize=1)
+def uncased_first_names() -> frozenset[str]:
+    """The first names that count in lower case or capitals: less :data:`~tailorlm.privacy.pii_vocab.LOWER_CASE_ORDINARY`."""
+    from .pii_vocab import LOWER_CASE_ORDINARY
+
+    return first_names() - LOWER_CASE_ORDINARY
+
+
 PARTICLES = frozenset("de da di do dos das del della van von der den ter ten du le la mac mc bin ibn al el st".split())
 
 
@@ -65,8 +73,13 @@ def _deaccent(word: str) -> str:
 
 
 def is_first_name(word: str) -> bool:
-    """True when ``word`` (any case, accents or not: "Pénélope") is a lexicon first name."""
-    names, low = first_names(), word.lower()
+    """True when ``word`` (any case, accents or not: "Pénélope") is a lexicon first name.
+
+    A name that is also an everyday word ("said", "mat": :func:`uncased_first_names`) counts only
+    when written Capitalized.
+    """
+    cased = word[:1].isupper() and not word.isupper()
+    names, low = first_names() if cased else uncased_first_names(), word.lower()
     if "-" in low:  # "jean-pierre": a name when its first part is
         low = low.split("-")[0]
     return low in names or _deaccent(low) in names
@@ -179,6 +192,10 @@ def name_cues(text: str) -> list[Span]:
         if line_name(text, m.end(), b):
             out.append(("PERSON", m.end(), b, 0.87))
     for m in _GREETING_LINE.finditer(text):  # "Hello Lascăr," - a greeting, one or two words, a comma
+        # in a text with capitals, a name outside the lexicon has one too ("Hi thrre," is a typo)
+        word = m.group(1)
+        if text != text.lower() and not word[:1].isupper() and not is_first_name(word.split()[0]):
+            continue
         if line_name(text, m.start(1), m.end(1)):
             out.append(("PERSON", m.start(1), m.end(1), 0.86))
     return out

@@ -12,9 +12,11 @@ was only looked for in 8 regions and only with a context word).
   0.5, a phone word before it ("call", "tel", "mobile") adds 0.2.
 * Card numbers: 12 to 19 digits, whole or in groups; the Luhn check raises the score (0.95), it
   does not gate it (0.6 without it): a leaked number that fails Luhn is still a leaked number.
+* Amounts are not phone numbers: a decimal amount ("1993.20") or a number with a currency sign or
+  code beside it is skipped.
 * Order and ticket numbers are neither: after "order", "purchase", "invoice", "ticket",
-  "tracking", "ref"... (three words back) or a ``#``, a number is left alone unless a phone or
-  card word is nearer.
+  "tracking", "ref"... (three words back; misspelt by one letter just before the number) or a ``#``,
+  a number is left alone unless a phone or card word is nearer.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ _PHONE_WORDS = re.compile(r"\b(?:call|called|phone|tel|telephone|mobile|mob|cell
                           r"contact|ring|(?:my|new|phone|mobile|contact) number)\b[^\n]{0,30}$", re.IGNORECASE)
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _DATE_LIKE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}")
+# A decimal amount ("1993.20", "12,499.00") or a number next to a currency is money, not a phone number.
+_AMOUNT = re.compile(r"\d{1,3}(?:([,.' ])\d{3})?(?:\1\d{3})*[.,]\d{2}|\d+[.,]\d{2}")
+_CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|chf|aud|cad|inr|rs|sek|nok|dkk|pln)\.?)[ \t]?$", re.IGNORECASE)
+_CURRENCY_AFTER = re.compile(r"[ \t]?(?:[$€£¥₹]|(?:usd|eur|gbp|chf|aud|cad|inr|sek|nok|dkk|pln|dollars?|euros?|"
+                             r"pounds?)\b)", re.IGNORECASE)
 _CARD_WORDS = re.compile(r"\b(?:card|visa|mastercard|amex|maestro|debit|credit|pan)\b[^\n]{0,30}$", re.IGNORECASE)
 
 
@@ -48,10 +55,45 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def money(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] is an amount: decimal-shaped, or with a currency sign or code next to it."""
+    return bool(_AMOUNT.fullmatch(text[start:end]) or _CURRENCY_BEFORE.search(text[max(0, start - 5):start])
+                or _CURRENCY_AFTER.match(text, end))
+
+
+_ORDER_KEYS = ("order", "purchase")
+_NOT_ORDER = frozenset({"older", "border", "odder", "ordered", "purchased"})  # words, not slips
+_LAST_WORDS = re.compile(r"(?:(?<![^\W\d_])([^\W\d_]{4,})[ \t]+)?([^\W\d_]+)[ \t]*[:#]?[ \t]*$")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``a`` is ``b`` with one letter changed, added, dropped or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return a == b
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return (a[i + 1:] == b[i + 1:] or a[i + 1:] == b[i:] or a[i:] == b[i + 1:] or
+            (len(a) == len(b) and a[i:i + 2] == b[i:i + 2][::-1] and a[i + 2:] == b[i + 2:]))
+
+
+def _misspelt_order_word(before: str) -> re.Match | None:
+    """The order word typed with one slip ("orer number", "purchsse") in the two words before a number."""
+    m = _LAST_WORDS.search(before)
+    for word in (m.groups() if m else ()):
+        word = (word or "").lower()
+        if len(word) >= 4 and word not in _NOT_ORDER and any(_one_edit(word, k) for k in _ORDER_KEYS):
+            return m
+    return None
+
+
 def _order_context(text: str, start: int) -> bool:
-    """True when an order/ticket word (or ``#``) shortly precedes ``start`` and no phone/card word is nearer."""
+    """True when an order/ticket word (or ``#``) shortly precedes ``start`` and no phone/card word is nearer.
+
+    The order word may be misspelt by one letter ("my orer number 6930264063").
+    """
     before = text[max(0, start - 40):start]
-    m = _ORDER_WORDS.search(before)
+    m = _ORDER_WORDS.search(before) or _misspelt_order_word(before)
     if not m:
         return False
     near = [w.search(before) for w in (_PHONE_WORDS, _CARD_WORDS)]
@@ -72,6 +114,8 @@ def phone_numbers(text: str, regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> 
         raw = m.group(0).rstrip(" )-./")
         digits = re.sub(r"\D", "", raw)
         if not 6 <= len(digits) <= 15 or _order_context(text, m.start()) or _DATE_LIKE.fullmatch(raw) or _IPV4.fullmatch(raw):
+            continue
+        if money(text, m.start(), m.start() + len(raw)):
             continue
         intl = raw.startswith(("+", "00"))
         best = 0.0
@@ -106,8 +150,8 @@ def card_numbers(text: str) -> list[Span]:
         groups = re.split(r"[ -]", raw)
         if len(groups) > 1 and not all(3 <= len(g) <= 6 for g in groups[:-1]):
             continue  # "12 34 56 78 90 12" is a phone number's grouping, not a card's
-        if _order_context(text, m.start()) and not luhn_ok(digits):
-            continue
+        if _order_context(text, m.start()) and (raw.isdigit() or not luhn_ok(digits)):
+            continue  # "order 374634625908": an order number, even when it passes Luhn
         if re.search(r"\+\d{1,3}[ ]?(?:\(0\)[ ]?)?\(?$", text[max(0, m.start() - 10):m.start()]):
             continue  # "+43 342990705219": the rest of a phone number after its country code
         score = 0.95 if luhn_ok(digits) else 0.6
