@@ -6,14 +6,17 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "pii"
 
 
-def test_heldout_set_matches_its_committed_hash():
-    data = (FIXTURES / "heldout.jsonl").read_bytes()
-    expected = (FIXTURES / "heldout.sha256").read_text().split()[0]
+@pytest.mark.parametrize("name", ["heldout", "heldout2"])
+def test_heldout_set_matches_its_committed_hash(name):
+    data = (FIXTURES / f"{name}.jsonl").read_bytes()
+    expected = (FIXTURES / f"{name}.sha256").read_text().split()[0]
     assert hashlib.sha256(data).hexdigest() == expected, (
-        "heldout.jsonl changed: the held-out set must not drift (tune on tuning.jsonl instead)")
+        f"{name}.jsonl changed: the held-out set must not drift (tune on tuning.jsonl instead)")
 
 
 def test_heldout_offsets_match_values():
