@@ -59,53 +59,52 @@ def test_classifier_loss_falls(cls_run):
 
 
 def test_classifier_predicts_the_training_labels(cls_run):
-    from tailorlm.models.trained import load_trained
-    from tailorlm.models.classifier_head import classify
     from dataset_fixtures import sft_rows
+
+    from tailorlm.models.classifier_head import classify
+    from tailorlm.models.trained import load_trained
+    from tailorlm.train.classifier import CUE
 
     run, _, _, _ = cls_run
     loaded = load_trained(run.model_path, device="cpu", dtype="float32")
     rows = sft_rows(64, seed=len("train"))  # the training split's rows
     preds = classify(loaded, [json.loads(r["prompt"])[0]["content"] for r in rows], batch_size=5, progress=False,
-                     end_token=True)
+                     cue=CUE)
     assert sum(p.text == r["label"] for p, r in zip(preds, rows)) / len(rows) >= 0.75  # chance: 0.25
     for p in preds:
         assert sum(p.probs.values()) == pytest.approx(1.0, abs=1e-5) and p.probability == max(p.probs.values())
 
 
-def test_the_head_reads_an_appended_end_token_as_its_recipe_says(cls_run):
-    from tailorlm.evaluate.answers import recipe_reads_end_token
+def test_the_head_reads_the_cue_its_recipe_names_and_old_recipes_read_the_message_alone(cls_run):
+    from tailorlm.evaluate.answers import recipe_cue_of
+    from tailorlm.models.classifier_head import classify, encode_text_ids, recipe_cue
     from tailorlm.models.trained import load_trained
-    from tailorlm.models.classifier_head import classify, encode_text_ids, recipe_end_token
+    from tailorlm.train.classifier import CUE
 
     run, _, _, _ = cls_run
-    assert recipe_reads_end_token(run) is True
-    assert recipe_end_token({"labels": ["a"]}) is False  # a version trained before the end token: read as trained
+    assert recipe_cue_of(run) == CUE
+    assert recipe_cue({"labels": ["a"]}) == ""  # a version trained before the cue: read as it was trained
     loaded = load_trained(run.model_path, device="cpu", dtype="float32")
     tok, text = loaded.tokenizer, "I lost my card"
-    ids = encode_text_ids(tok, text, 256, end_token=True)
-    assert ids[-1] == tok.eos_token_id and ids[:-1] == tok(text, add_special_tokens=False)["input_ids"]
-    for end in (True, False):
-        want = loaded.model(input_ids=torch.tensor([encode_text_ids(tok, text, 256, end)])).logits[0].softmax(-1)
-        got = classify(loaded, [text], progress=False, end_token=end)[0]
+    plain = tok(text, add_special_tokens=False)["input_ids"]
+    assert encode_text_ids(tok, text, 256, CUE) == plain + tok(CUE, add_special_tokens=False)["input_ids"]
+    assert encode_text_ids(tok, text, 256) == plain
+    for cue in (CUE, ""):
+        want = loaded.model(input_ids=torch.tensor([encode_text_ids(tok, text, 256, cue)])).logits[0].softmax(-1)
+        got = classify(loaded, [text], progress=False, cue=cue)[0]
         assert list(got.probs.values()) == pytest.approx(want.tolist(), abs=1e-5)
 
 
-def test_the_new_head_learns_at_a_higher_rate_than_the_adapter(tiny_model_dir, tmp_path):
-    from tailorlm.train.classifier import load_classifier_base
-    from tailorlm.train.methods import HEAD_LR_SCALE, apply_method
-    from tailorlm.train.run import _optimizer
+def test_the_new_head_starts_from_the_label_names_embeddings(tiny_model_dir, tmp_path):
+    from tailorlm.train.classifier import label_name_text, load_classifier_base
 
-    spec = _spec(tmp_path, tiny_model_dir)
-    model = apply_method(load_classifier_base(spec, sorted(INTENTS)).model, spec.train, "SEQ_CLS")
-    opt = _optimizer(model, spec.train, 1e-3, "classifier")
-    names = {id(p): n for n, p in model.named_parameters()}
-    head = [g for g in opt.param_groups if any(".score." in f".{names[id(p)]}." for p in g["params"])]
-    assert len(head) == 1 and head[0]["lr"] == pytest.approx(1e-3 * HEAD_LR_SCALE)
-    assert all(".score." in f".{names[id(p)]}." for p in head[0]["params"])
-    assert all(g["lr"] == pytest.approx(1e-3) for g in opt.param_groups if g is not head[0])
-    lm = _optimizer(model, spec.train, 1e-3, "lm")  # the lm head: one rate for everything
-    assert all(g["lr"] == pytest.approx(1e-3) for g in lm.param_groups)
+    labels = sorted(INTENTS)
+    loaded = load_classifier_base(_spec(tmp_path, tiny_model_dir), labels)
+    emb, tok = loaded.model.get_input_embeddings().weight, loaded.tokenizer
+    assert label_name_text("card_not_working") == " card not working"
+    for i, label in enumerate(labels):
+        ids = tok(label_name_text(label), add_special_tokens=False)["input_ids"]
+        torch.testing.assert_close(loaded.model.score.weight[i], emb[ids].mean(0))
 
 
 def _logits(model, tok, texts):

@@ -31,12 +31,12 @@ def recipe_max_tokens(run: Any, default: int = 256) -> int:
     return int(read_provenance(run.model_path).get("prompt_recipe", {}).get("max_tokens", default))
 
 
-def recipe_reads_end_token(run: Any) -> bool:
-    """Whether the classifier version was trained with the end token appended (its stored recipe)."""
-    from ..models.classifier_head import recipe_end_token
+def recipe_cue_of(run: Any) -> str:
+    """The cue the classifier version was trained with after each message (its stored recipe)."""
+    from ..models.classifier_head import recipe_cue
     from ..models.trained import read_provenance
 
-    return run is not None and recipe_end_token(read_provenance(run.model_path).get("prompt_recipe", {}))
+    return "" if run is None else recipe_cue(read_provenance(run.model_path).get("prompt_recipe", {}))
 
 
 def answer_plan(loaded: Any, plan: SystemPlan, spec: TailorSpec, labels: Sequence[str], budget: int, progress: bool,
@@ -50,7 +50,7 @@ def answer_plan(loaded: Any, plan: SystemPlan, spec: TailorSpec, labels: Sequenc
     if is_classifier(loaded.model):
         return classify(loaded, [message_text(c) for c in plan.chats], batch_size=e.batch_size,
                         max_len=recipe_max_tokens(run), progress=progress, desc=f"eval {plan.name}",
-                        end_token=recipe_reads_end_token(run))
+                        cue=recipe_cue_of(run))
     prompts = encode_chats(loaded.tokenizer, plan.chats)
     if (spec.objective.task == "classification" and e.label_decoding == "constrained" and labels
             and supports_constrained(loaded.model)):

@@ -12,9 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 
-def recipe_end_token(recipe: dict[str, Any]) -> bool:
-    """Whether a stored classifier recipe appends the end token (older versions: no)."""
-    return bool(recipe.get("end_token", False))
+def recipe_cue(recipe: dict[str, Any]) -> str:
+    """The text a stored classifier recipe appends to every message (versions before the cue: none)."""
+    return str(recipe.get("cue") or "")
 
 
 def message_text(messages: Sequence[dict[str, str]]) -> str:
@@ -22,13 +22,16 @@ def message_text(messages: Sequence[dict[str, str]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
 
 
-def encode_text_ids(tokenizer, text: str, max_len: int, end_token: bool = False) -> list[int]:
-    """The classifier's input ids: the text's tokens cut to ``max_len``, then (``end_token``) the EOS
-    token, whose hidden state the head reads: one fixed position that has seen the whole message, rather
-    than whatever word or typo the message happens to end with."""
+def encode_text_ids(tokenizer, text: str, max_len: int, cue: str = "") -> list[int]:
+    """The classifier's input ids: the text's tokens cut to ``max_len``, then the ``cue``'s tokens.
+
+    The head reads the last position. With a cue (``"\nLabel:"``) that position is one whose next word,
+    for the pretrained model, is the answer, and a head initialised from the label names' embeddings
+    (:func:`tailorlm.train.classifier.init_head_from_label_names`) starts from the model's own guess.
+    """
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_len]
-    if end_token:
-        return ids + [tokenizer.eos_token_id]
+    if cue:
+        return ids + list(tokenizer(cue, add_special_tokens=False)["input_ids"])
     return ids or [tokenizer.eos_token_id]  # an empty message still has a last token to read
 
 
@@ -40,10 +43,10 @@ def is_classifier(model) -> bool:
 
 
 def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int = 256, progress: bool = True,
-             desc: str = "classify", end_token: bool = False) -> list:
+             desc: str = "classify", cue: str = "") -> list:
     """The argmax label of each text with its probability (one forward pass per batch, no generation).
 
-    ``max_len`` and ``end_token`` come from the version's stored recipe, so the model reads its inputs
+    ``max_len`` and ``cue`` come from the version's stored recipe, so the model reads its inputs
     as it was trained.
 
     Returns:
@@ -57,7 +60,7 @@ def classify(loaded, texts: Sequence[str], *, batch_size: int = 32, max_len: int
     model.eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     pad = tok.pad_token_id
-    encoded = [encode_text_ids(tok, t, max_len, end_token) for t in texts]
+    encoded = [encode_text_ids(tok, t, max_len, cue) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     results: list = [None] * len(texts)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):

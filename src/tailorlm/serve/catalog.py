@@ -46,7 +46,7 @@ class Recipe:
     list_labels: bool = True
     head: str = "lm"  # "classifier": the version reads the message alone and answers a label
     max_len: int = 256  # the classifier head's input budget (its data.max_seq_len)
-    end_token: bool = False  # the classifier head reads an appended EOS token (recipes from 2026-12-02)
+    cue: str = ""  # the text the classifier head's inputs end with (its recipe's ``cue``)
 
     @property
     def task(self) -> str:
@@ -67,7 +67,7 @@ class Recipe:
         if self.head == "classifier":
             from ..models.classifier_head import encode_text_ids, message_text
 
-            return encode_text_ids(tokenizer, message_text(chat), self.max_len, self.end_token)
+            return encode_text_ids(tokenizer, message_text(chat), self.max_len, self.cue)
         return encode_chats(tokenizer, [self.messages(chat)])[0]
 
     def default_max_tokens(self, tokenizer: Any, fallback: int) -> int:
@@ -141,7 +141,7 @@ def _recipe(objective: ObjectiveSpec, labels: tuple[str, ...], model_path: str) 
     prov = _provenance(model_path)
     stored = prov.get("prompt_recipe") or {}
     return Recipe(objective, labels, bool(stored.get("labels_in_prompt", True)), prov.get("head", "lm"),
-                  int(stored.get("max_tokens") or 256), bool(stored.get("end_token", False)))
+                  int(stored.get("max_tokens") or 256), str(stored.get("cue") or ""))
 
 
 class Catalog:

@@ -96,12 +96,6 @@ METHODS: dict[str, Callable[..., object]] = {
 CLASSIFIER_LR: dict[str, float] = {**DEFAULT_LR, "lora": 1e-3, "dora": 1e-3, "qlora": 1e-3}
 
 
-# The classifier head's ``score`` layer is new (random weights) while the adapter only nudges a trained
-# body, so the head learns at HEAD_LR_SCALE times the body's rate (its own optimizer group; the schedule
-# scales both alike). Measured on the 72-label bench workload (docs/benchmarks.md): see the table there.
-HEAD_LR_SCALE = 10.0
-
-
 def learning_rate(spec: TrainSpec, head: str = "lm") -> float:
     """``train.learning_rate``, else the default of the method (and head)."""
     return spec.learning_rate or (CLASSIFIER_LR if head == "classifier" else DEFAULT_LR)[spec.method]

@@ -134,17 +134,10 @@ def _load_model(spec: TailorSpec, head: str = "lm", labels: list[str] | None = N
     return LoadedModel(model, load_tokenizer(resolved.path), dev, False, resolved)
 
 
-def _optimizer(model, spec, lr: float, head: str = "lm"):
-    """AdamW: weight decay on matrices only; a classifier head's new ``score`` layer in its own group at
-    :data:`~tailorlm.train.methods.HEAD_LR_SCALE` times ``lr``."""
-    from .methods import HEAD_LR_SCALE
-
-    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    is_head = (lambda n: head == "classifier" and ".score." in f".{n}.")  # noqa: E731
-    body = [(n, p) for n, p in trained if not is_head(n)]
-    groups = [{"params": [p for n, p in body if p.ndim >= 2], "weight_decay": spec.weight_decay},
-              {"params": [p for n, p in body if p.ndim < 2], "weight_decay": 0.0},
-              {"params": [p for n, p in trained if is_head(n)], "weight_decay": 0.0, "lr": lr * HEAD_LR_SCALE}]
+def _optimizer(model, spec, lr: float):
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
@@ -319,7 +312,7 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
                          "state dict. Use the ddp_gpu or deepspeed_zero2 config, or method: lora.")
     model = apply_method(loaded.model, tspec, "SEQ_CLS" if head == "classifier" else "CAUSAL_LM")
     lr = learning_rate(tspec, head)
-    optimizer = _optimizer(model, tspec, lr, head)
+    optimizer = _optimizer(model, tspec, lr)
     world = accelerator.num_processes if accelerator else 1
     n_steps = total_steps(tspec, max(1, math.ceil(len(rows["train"]) / tspec.batch_size) // world))
     scheduler = get_scheduler(tspec.scheduler, optimizer, num_warmup_steps=int(tspec.warmup_ratio * n_steps),
