@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .models.compat import cache_kwargs
+from ..models.compat import cache_kwargs
 
 Message = dict[str, str]
 
