@@ -36,7 +36,7 @@ def _need_extra() -> None:
     """The serving libraries are the ``serve`` extra: say how to get them instead of a traceback."""
     import importlib.util
 
-    missing = [m for m in ("fastapi", "uvicorn", "argon2", "limits", "lmformatenforcer")
+    missing = [m for m in ("fastapi", "uvicorn", "argon2", "limits", "lmformatenforcer", "prometheus_client")
                if importlib.util.find_spec(m) is None]
     if missing:
         fail(f"serving needs {', '.join(missing)}: pip install 'tailorlm[serve]'", code=1)
