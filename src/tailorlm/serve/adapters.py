@@ -50,16 +50,18 @@ class AdapterPool:
             if version in self._loaded:
                 self._loaded.move_to_end(version)
                 base, name = self._loaded[version]
+                self._users[name] += 1
             else:
                 base, name = self._load(model_path)
                 self._loaded[version] = (base, name)
+                self._users[name] += 1  # in use before anything is evicted: never the one just loaded
                 self._evict()
-            self._users[name] += 1
             return self._bases[base], name
 
     def release(self, adapter: str) -> None:
         with self.lock:
             self._users[adapter] -= 1
+            self._evict()  # an adapter kept past the bound while in use can go now
 
     @property
     def loaded(self) -> list[str]:
