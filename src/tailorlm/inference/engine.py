@@ -59,6 +59,7 @@ class Job:
     autocast: str | None = "off"  # eval.bf16_autocast: the same precision as evaluation
     version: str = ""
     adapter: str | None = None
+    adapter_path: str | None = None  # the adapter's folder (backends that load adapters themselves)
     lock: Any = None  # held around forward passes (adapters load and unload under it)
     steps: int = 0  # decoding steps done so far (a cancelled job stops counting early)
     batch_versions: set[str] = field(default_factory=set)

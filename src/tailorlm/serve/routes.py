@@ -23,6 +23,7 @@ from . import responses as R
 from .catalog import ModelNotFound, Servable
 from .decode import SamplingParams
 from .engine import EngineBusy, Job
+from ..errors import UserError
 from .errors import APIError
 from .keys import Identity
 from .protocol import ChatCompletionRequest, CompletionRequest
@@ -155,6 +156,8 @@ def _submit(state: Any, job: Job) -> AsyncIterator:
             metrics.rejected.inc()
         raise APIError(429, f"the server is busy ({exc}); retry shortly", code="queue_full",
                        headers={"Retry-After": "1"}) from None
+    except UserError as exc:  # the engine cannot do what the request asks (e.g. vLLM and a constraint)
+        raise APIError(400, str(exc), code="unsupported") from None
 
 
 class Run:
@@ -184,7 +187,8 @@ class Run:
     def job(self, i: int) -> Job:
         j = Job(self.prep.loaded, self.prep.prompts[i], self.prep.params, self.prep.constraint,
                 autocast=self.state.spec.eval.bf16_autocast, version=self.prep.servable.id,
-                adapter=self.prep.adapter, lock=self.prep.lock)
+                adapter=self.prep.adapter, lock=self.prep.lock,
+                adapter_path=self.prep.servable.path if self.prep.adapter else None)
         self.jobs.append(j)
         return j
 
