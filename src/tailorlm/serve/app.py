@@ -202,12 +202,19 @@ def _routes(app: FastAPI, st: State) -> None:
         shape = routes.R.chat_completion if chat else routes.R.text_completion
         return await routes.answer_whole(st, request, prep, who, shape)
 
+    def _full() -> None:
+        """A full queue is answered before any work (resolving, loading, tokenizing): 429 at once."""
+        if getattr(st.engine, "queue_depth", 0) >= st.options.max_queue:
+            routes.refuse_busy(st, f"{st.options.max_queue} requests are already waiting")
+
     @app.post("/v1/chat/completions")
     async def chat(body: ChatCompletionRequest, request: Request, who: Identity = Depends(caller)):
+        _full()
         return await _answer(body, request, who, await routes.prepare_chat(st, body), chat=True)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request, who: Identity = Depends(caller)):
+        _full()
         return await _answer(body, request, who, await routes.prepare_completion(st, body), chat=False)
 
     @app.get("/v1/admin/keys")

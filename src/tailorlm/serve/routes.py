@@ -147,15 +147,19 @@ async def _watch(request: Request, job: Job) -> None:
         await asyncio.sleep(0.1)
 
 
+def refuse_busy(state: Any, why: str) -> None:
+    """Raise the queue-full 429 (with ``Retry-After``), counted in ``tailorlm_rejected_total``."""
+    metrics = getattr(state, "metrics", None)
+    if metrics is not None:
+        metrics.rejected.inc()
+    raise APIError(429, f"the server is busy ({why}); retry shortly", code="queue_full", headers={"Retry-After": "1"})
+
+
 def _submit(state: Any, job: Job) -> AsyncIterator:
     try:
         return state.engine.submit(job)
     except EngineBusy as exc:
-        metrics = getattr(state, "metrics", None)
-        if metrics is not None:
-            metrics.rejected.inc()
-        raise APIError(429, f"the server is busy ({exc}); retry shortly", code="queue_full",
-                       headers={"Retry-After": "1"}) from None
+        refuse_busy(state, str(exc))
     except UserError as exc:  # the engine cannot do what the request asks (e.g. vLLM and a constraint)
         raise APIError(400, str(exc), code="unsupported") from None
 
