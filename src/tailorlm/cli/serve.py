@@ -36,7 +36,7 @@ def _need_extra() -> None:
     """The serving libraries are the ``serve`` extra: say how to get them instead of a traceback."""
     import importlib.util
 
-    missing = [m for m in ("fastapi", "uvicorn", "argon2", "limits", "lmformatenforcer")
+    missing = [m for m in ("fastapi", "uvicorn", "argon2", "limits", "lmformatenforcer", "prometheus_client")
                if importlib.util.find_spec(m) is None]
     if missing:
         fail(f"serving needs {', '.join(missing)}: pip install 'tailorlm[serve]'", code=1)
@@ -46,7 +46,12 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (127.0.0.1: this machine only)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_queue: int = typer.Option(16, "--max-queue", help="Requests that may wait for the engine; more get 429."),
-    max_batch: int = typer.Option(1, "--max-batch", help="Requests decoded together (the batching engine; 1 today)."),
+    max_batch: int = typer.Option(8, "--max-batch",
+                                  help="Rows decoded together (continuous batching; a request with n choices takes n)."),
+    max_adapters: int = typer.Option(8, "--max-adapters",
+                                     help="LoRA versions kept loaded on their shared base; least recently used evicted."),
+    engine: str = typer.Option("local", "--engine",
+                               help="local (continuous batching here) or vllm (CUDA machines; pip install vllm)."),
     open_local: bool = typer.Option(False, "--open-local",
                                     help="Serve without API keys; refused unless --host is a loopback address."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: debug, info, warning, error."),
@@ -69,7 +74,8 @@ def serve_cmd(
     from ..serve.server import serve
 
     spec, ws = _open(spec_path)
-    opts = ServerOptions(host=host, port=port, open_local=open_local, max_queue=max_queue, max_batch=max_batch)
+    opts = ServerOptions(host=host, port=port, open_local=open_local, max_queue=max_queue, max_batch=max_batch,
+                         max_adapters=max_adapters, engine=engine)
     _guard(serve, spec, ws, opts, log_level)
 
 

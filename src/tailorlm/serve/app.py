@@ -6,7 +6,7 @@
 | --- | --- |
 | ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/models[/{id}]`` | any valid key |
 | ``GET /v1/admin/keys``, ``GET /v1/admin/requests`` | admin keys |
-| ``GET /health``, ``GET /openapi.json``, ``GET /docs`` | anyone |
+| ``GET /health``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``GET /docs`` | anyone |
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -25,10 +25,11 @@ from .. import __version__
 from ..registry import audit
 from . import errors, routes, tables
 from .catalog import Catalog
-from .engine import Engine, LocalEngine
+from .engine import Engine
 from .errors import APIError
 from .keys import Identity, KeyVerifier
 from .limits import RateLimiter
+from .metrics import Metrics
 from .protocol import ChatCompletionRequest, CompletionRequest
 from .requestlog import RequestLog
 
@@ -44,7 +45,9 @@ class ServerOptions:
     port: int = 8000
     open_local: bool = False
     max_queue: int = 16
-    max_batch: int = 1  # used by the batching engine (next issue); today's engine runs one job at a time
+    max_batch: int = 8  # rows decoded together by the continuous-batching engine
+    max_adapters: int = 8  # LoRA adapters kept loaded on shared bases (least recently used evicted)
+    engine: str = "local"  # "local" (tailorlm.inference.engine) or "vllm" (tailorlm.inference.vllm_backend)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +61,7 @@ class State:
     verifier: KeyVerifier
     limiter: RateLimiter
     request_log: RequestLog
+    metrics: Metrics | None = None
 
     @property
     def serve_spec(self) -> Any:
@@ -132,13 +136,29 @@ def _lifespan(st: State):
     return lifespan
 
 
+def make_engine(spec: Any, options: ServerOptions, metrics: Metrics) -> Engine:
+    """The engine ``--engine`` names: ``local`` (continuous batching here) or ``vllm``."""
+    if options.engine == "vllm":
+        from ..inference.vllm_backend import VLLMEngine
+
+        return VLLMEngine(spec, options.max_queue, options.max_batch, options.max_adapters)
+    from ..inference.engine import BatchEngine
+
+    return BatchEngine(options.max_queue, options.max_batch, observer=metrics.observe_step)
+
+
 def build_app(spec: Any, ws: Any, options: ServerOptions | None = None, engine: Engine | None = None) -> FastAPI:
     """The API for the project ``spec`` (its registry in ``ws``)."""
     options = options or ServerOptions()
     sv = spec.serve
-    st = State(spec=spec, ws=ws, options=options, catalog=Catalog(spec, ws, sv.max_loaded_models),
-               engine=engine or LocalEngine(options.max_queue), verifier=KeyVerifier(ws), limiter=RateLimiter(),
-               request_log=RequestLog(ws, _pii_spec(spec), sv.request_log.retention_days, sv.request_log.raw))
+    metrics = Metrics()
+    engine = engine or make_engine(spec, options, metrics)
+    metrics.bind(engine)
+    st = State(spec=spec, ws=ws, options=options,
+               catalog=Catalog(spec, ws, sv.max_loaded_models, options.max_adapters),
+               engine=engine, verifier=KeyVerifier(ws), limiter=RateLimiter(),
+               request_log=RequestLog(ws, _pii_spec(spec), sv.request_log.retention_days, sv.request_log.raw),
+               metrics=metrics)
     app = FastAPI(title="tailorlm", version=__version__, lifespan=_lifespan(st),
                   description="OpenAI-compatible API for the project's registered model versions.")
     app.state.tailorlm = st
@@ -151,6 +171,10 @@ def _routes(app: FastAPI, st: State) -> None:
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "project": st.spec.project, "version": __version__}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(st.metrics.render(), media_type=st.metrics.content_type)
 
     @app.get("/v1/models")
     async def models(who: Identity = Depends(caller)) -> dict:
@@ -167,19 +191,30 @@ def _routes(app: FastAPI, st: State) -> None:
 
     async def _answer(body, request: Request, who: Identity, prep, chat: bool):
         """Charge the key's token budget, then stream or answer whole (chat or text completion)."""
-        st.limiter.tokens(who, sum(len(p) for p in prep.prompts) + prep.params.max_tokens * prep.params.n)
+        try:
+            st.limiter.tokens(who, sum(len(p) for p in prep.prompts) + prep.params.max_tokens * prep.params.n)
+        except APIError:
+            st.catalog.release(prep.adapter)
+            raise
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
             return routes.stream_answer(st, prep, who, chat=chat, include_usage=usage)
         shape = routes.R.chat_completion if chat else routes.R.text_completion
         return await routes.answer_whole(st, request, prep, who, shape)
 
+    def _full() -> None:
+        """A full queue is answered before any work (resolving, loading, tokenizing): 429 at once."""
+        if getattr(st.engine, "queue_depth", 0) >= st.options.max_queue:
+            routes.refuse_busy(st, f"{st.options.max_queue} requests are already waiting")
+
     @app.post("/v1/chat/completions")
     async def chat(body: ChatCompletionRequest, request: Request, who: Identity = Depends(caller)):
+        _full()
         return await _answer(body, request, who, await routes.prepare_chat(st, body), chat=True)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request, who: Identity = Depends(caller)):
+        _full()
         return await _answer(body, request, who, await routes.prepare_completion(st, body), chat=False)
 
     @app.get("/v1/admin/keys")

@@ -147,8 +147,11 @@ def _recipe(objective: ObjectiveSpec, labels: tuple[str, ...], model_path: str) 
 class Catalog:
     """Resolves ``model`` strings and keeps recently used weights loaded."""
 
-    def __init__(self, spec: Any, ws: Any, max_loaded: int = 2):
+    def __init__(self, spec: Any, ws: Any, max_loaded: int = 2, max_adapters: int = 8):
+        from .adapters import AdapterPool
+
         self.spec, self.ws = spec, ws
+        self.adapters = AdapterPool(spec.model.device, spec.model.dtype, max_adapters)
         self.base_alias = spec.model.base
         self.max_loaded = max_loaded
         self._loaded: OrderedDict[str, Any] = OrderedDict()
@@ -206,3 +209,21 @@ class Catalog:
             while len(self._loaded) > self.max_loaded:
                 self._loaded.popitem(last=False)
             return loaded
+
+    def acquire(self, servable: Servable) -> tuple[Any, str | None, Any]:
+        """For serving: (the LoadedModel, its LoRA adapter name or None, the lock for forward passes).
+
+        A plain LoRA version shares its base with the other LoRA versions of that base
+        (:class:`~tailorlm.serve.adapters.AdapterPool`; give the adapter back with :meth:`release`);
+        anything else is :meth:`load`-ed whole (merged) and has no adapter.
+        """
+        from .adapters import is_poolable
+
+        if servable.kind == "version" and is_poolable(servable.path):
+            loaded, name = self.adapters.get(servable.id, servable.path)
+            return loaded, name, self.adapters.lock
+        return self.load(servable), None, None
+
+    def release(self, adapter: str | None) -> None:
+        if adapter is not None:
+            self.adapters.release(adapter)

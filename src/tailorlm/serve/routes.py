@@ -17,12 +17,13 @@ from typing import Any, AsyncIterator
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from . import responses as R
 from .catalog import ModelNotFound, Servable
 from .decode import SamplingParams
 from .engine import EngineBusy, Job
+from ..errors import UserError
 from .errors import APIError
 from .keys import Identity
 from .protocol import ChatCompletionRequest, CompletionRequest
@@ -41,14 +42,29 @@ class Prepared:
     constraint: Any
     log_request: dict[str, Any]
     requested: str = ""  # the model string the caller sent (an alias, a name, a version)
+    adapter: str | None = None  # the LoRA adapter on a shared base (tailorlm.serve.adapters)
+    lock: Any = None
 
 
-async def _servable(state: Any, model: str) -> tuple[Servable, Any]:
+async def _servable(state: Any, model: str) -> tuple[Servable, Any, str | None, Any]:
     try:
         servable = await run_in_threadpool(state.catalog.resolve, model)
     except ModelNotFound as exc:
         raise APIError(404, str(exc), param="model", code="model_not_found") from None
-    return servable, await run_in_threadpool(state.catalog.load, servable)
+    loaded, adapter, lock = await run_in_threadpool(state.catalog.acquire, servable)
+    return servable, loaded, adapter, lock
+
+
+def _release_on_error(state: Any, adapter: str | None):
+    """A request refused after its adapter was acquired gives it back."""
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except BaseException:
+            state.catalog.release(adapter)
+            raise
+    return guard()
 
 
 def _params(state: Any, body: Any, servable: Servable, loaded: Any, prompt_len: int, *, logprobs: bool,
@@ -96,28 +112,30 @@ def _constraint(body: ChatCompletionRequest, servable: Servable, tokenizer: Any)
 async def prepare_chat(state: Any, body: ChatCompletionRequest) -> Prepared:
     if body.top_logprobs and not body.logprobs:
         raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs", code="invalid_value")
-    servable, loaded = await _servable(state, body.model)
-    chat = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
-    prompt = servable.recipe.prompt_ids(loaded.tokenizer, chat)
-    params = _params(state, body, servable, loaded, len(prompt), logprobs=bool(body.logprobs),
-                     top=body.top_logprobs or 0)
-    constraint = await run_in_threadpool(_constraint, body, servable, loaded.tokenizer)
+    servable, loaded, adapter, lock = await _servable(state, body.model)
+    with _release_on_error(state, adapter):
+        chat = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
+        prompt = servable.recipe.prompt_ids(loaded.tokenizer, chat)
+        params = _params(state, body, servable, loaded, len(prompt), logprobs=bool(body.logprobs),
+                         top=body.top_logprobs or 0)
+        constraint = await run_in_threadpool(_constraint, body, servable, loaded.tokenizer)
     return Prepared(f"chatcmpl-{uuid.uuid4().hex}", "/v1/chat/completions", servable, loaded, [prompt], params,
-                    constraint, {"messages": chat}, body.model)
+                    constraint, {"messages": chat}, body.model, adapter, lock)
 
 
 async def prepare_completion(state: Any, body: CompletionRequest) -> Prepared:
-    servable, loaded = await _servable(state, body.model)
-    texts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
-    if not texts:
-        raise APIError(400, "prompt is an empty list", param="prompt", code="invalid_value")
-    tok = loaded.tokenizer
-    prompts = [list(tok(t, add_special_tokens=False)["input_ids"]) or [tok.bos_token_id or tok.eos_token_id]
-               for t in texts]
-    params = _params(state, body, servable, loaded, max(len(p) for p in prompts),
-                     logprobs=body.logprobs is not None, top=body.logprobs or 0)
+    servable, loaded, adapter, lock = await _servable(state, body.model)
+    with _release_on_error(state, adapter):
+        texts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
+        if not texts:
+            raise APIError(400, "prompt is an empty list", param="prompt", code="invalid_value")
+        tok = loaded.tokenizer
+        prompts = [list(tok(t, add_special_tokens=False)["input_ids"]) or [tok.bos_token_id or tok.eos_token_id]
+                   for t in texts]
+        params = _params(state, body, servable, loaded, max(len(p) for p in prompts),
+                         logprobs=body.logprobs is not None, top=body.logprobs or 0)
     return Prepared(f"cmpl-{uuid.uuid4().hex}", "/v1/completions", servable, loaded, prompts, params, None,
-                    {"prompt": texts}, body.model)
+                    {"prompt": texts}, body.model, adapter, lock)
 
 
 async def _watch(request: Request, job: Job) -> None:
@@ -129,12 +147,21 @@ async def _watch(request: Request, job: Job) -> None:
         await asyncio.sleep(0.1)
 
 
+def refuse_busy(state: Any, why: str) -> None:
+    """Raise the queue-full 429 (with ``Retry-After``), counted in ``tailorlm_rejected_total``."""
+    metrics = getattr(state, "metrics", None)
+    if metrics is not None:
+        metrics.rejected.inc()
+    raise APIError(429, f"the server is busy ({why}); retry shortly", code="queue_full", headers={"Retry-After": "1"})
+
+
 def _submit(state: Any, job: Job) -> AsyncIterator:
     try:
         return state.engine.submit(job)
     except EngineBusy as exc:
-        raise APIError(429, f"the server is busy ({exc}); retry shortly", code="queue_full",
-                       headers={"Retry-After": "1"}) from None
+        refuse_busy(state, str(exc))
+    except UserError as exc:  # the engine cannot do what the request asks (e.g. vLLM and a constraint)
+        raise APIError(400, str(exc), code="unsupported") from None
 
 
 class Run:
@@ -147,10 +174,25 @@ class Run:
         self.choices = [R.Choice(index=i) for i in range(n * len(prep.prompts))]
         self.jobs: list[Job] = []
         self.status, self.error = 200, None
+        self.ttft: float | None = None
+
+    def add(self, index: int, d: Any) -> None:
+        """Add a delta to choice ``index`` (the first one sets the time to first token)."""
+        if self.ttft is None:
+            self.ttft = time.perf_counter() - self.t0
+        self.choices[index].add(d)
+
+    def debug_headers(self) -> dict[str, str]:
+        """The batch this request decoded in: versions that shared a step with it, the most rows."""
+        versions = sorted(set().union(*(j.batch_versions for j in self.jobs)) or {self.prep.servable.id})
+        return {"X-Tailorlm-Batch-Versions": ",".join(versions),
+                "X-Tailorlm-Batch-Rows": str(max([j.batch_rows for j in self.jobs] + [1]))}
 
     def job(self, i: int) -> Job:
         j = Job(self.prep.loaded, self.prep.prompts[i], self.prep.params, self.prep.constraint,
-                autocast=self.state.spec.eval.bf16_autocast)
+                autocast=self.state.spec.eval.bf16_autocast, version=self.prep.servable.id,
+                adapter=self.prep.adapter, lock=self.prep.lock,
+                adapter_path=self.prep.servable.path if self.prep.adapter else None)
         self.jobs.append(j)
         return j
 
@@ -159,6 +201,14 @@ class Run:
         return sum(len(p) for p in self.prep.prompts)
 
     def log(self) -> None:
+        self.state.catalog.release(self.prep.adapter)
+        metrics = getattr(self.state, "metrics", None)
+        if metrics is not None and self.status == 200:
+            version = self.prep.servable.id
+            if self.ttft is not None:
+                metrics.ttft.labels(version).observe(self.ttft)
+            metrics.request_done(version, time.perf_counter() - self.t0, self.prompt_tokens,
+                                 sum(c.completion_tokens for c in self.choices))
         cancelled = self.status == 200 and any(c.finish_reason is None for c in self.choices)
         self.state.request_log.add({
             "id": self.prep.rid, "key_name": self.who.name, "endpoint": self.prep.endpoint,
@@ -169,7 +219,7 @@ class Run:
             "request": self.prep.log_request, "response": [c.text for c in self.choices], "error": self.error})
 
 
-async def answer_whole(state: Any, request: Request, prep: Prepared, who: Identity, build) -> dict:
+async def answer_whole(state: Any, request: Request, prep: Prepared, who: Identity, build) -> JSONResponse:
     run = Run(state, prep, who)
     try:
         for i in range(len(prep.prompts)):
@@ -179,7 +229,7 @@ async def answer_whole(state: Any, request: Request, prep: Prepared, who: Identi
                 async with contextlib.aclosing(_submit(state, job)) as stream:
                     async for deltas in stream:
                         for d in deltas:
-                            run.choices[i * prep.params.n + d.index].add(d)
+                            run.add(i * prep.params.n + d.index, d)
             finally:
                 watcher.cancel()
     except APIError as exc:
@@ -188,14 +238,19 @@ async def answer_whole(state: Any, request: Request, prep: Prepared, who: Identi
         raise
     finally:
         run.log()
-    return build(prep.rid, prep.servable.id, run.choices, run.prompt_tokens, prep.params.logprobs)
+    return JSONResponse(build(prep.rid, prep.servable.id, run.choices, run.prompt_tokens, prep.params.logprobs),
+                        headers=run.debug_headers())
 
 
 def stream_answer(state: Any, prep: Prepared, who: Identity, chat: bool, include_usage: bool) -> StreamingResponse:
     """Server-sent events: one chunk per step and choice, usage last (if asked), then ``data: [DONE]``."""
     run = Run(state, prep, who)
     created, n = int(time.time()), prep.params.n
-    first = _submit(state, run.job(0))  # a full queue answers 429 before the stream starts
+    try:
+        first = _submit(state, run.job(0))  # a full queue answers 429 before the stream starts
+    except APIError:
+        state.catalog.release(prep.adapter)
+        raise
 
     def chunk(index: int, d: Any) -> dict:
         if chat:
@@ -218,7 +273,7 @@ def stream_answer(state: Any, prep: Prepared, who: Identity, chat: bool, include
                 async with contextlib.aclosing(stream) as s:
                     async for deltas in s:
                         for d in deltas:
-                            run.choices[i * n + d.index].add(d)
+                            run.add(i * n + d.index, d)
                             if d.text or d.finish_reason or d.logprobs:
                                 yield R.sse(chunk(i * n + d.index, d))
             if include_usage:

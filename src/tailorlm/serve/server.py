@@ -27,8 +27,10 @@ def check_options(options: ServerOptions) -> None:
         raise UserError(f"--open-local serves without API keys, so it only binds to a loopback address; "
                         f"--host {options.host} is reachable from other machines. Drop --open-local and create a key "
                         "with 'tailorlm keys create --name NAME', or use --host 127.0.0.1.")
-    if options.max_queue < 1 or options.max_batch < 1:
-        raise UserError("--max-queue and --max-batch must be at least 1")
+    if options.max_queue < 1 or options.max_batch < 1 or options.max_adapters < 1:
+        raise UserError("--max-queue, --max-batch and --max-adapters must be at least 1")
+    if options.engine not in ("local", "vllm"):
+        raise UserError(f"--engine {options.engine}: choose local (continuous batching on this machine) or vllm")
 
 
 def serve(spec: Any, ws: Any, options: ServerOptions, log_level: str = "info") -> None:

@@ -1,0 +1,189 @@
+"""The running batch of continuous batching: rows join after their prefill and leave when done.
+
+A :class:`RunningBatch` holds the key/value cache of every row decoding on one model (one base,
+with any number of LoRA adapters on it). Rows have different lengths; the cache is kept
+left-padded, ``[pad ...][row's tokens]``, with the pads masked out of attention and skipped by
+the position ids, the same layout :func:`tailorlm.inference.generate_batch_prefixed` uses (so a
+row decodes the tokens it would decode alone; unit-tested). Joining pads the shorter side on the
+left and concatenates on the batch dimension; leaving selects the kept rows and trims pad columns
+no row needs any more.
+
+Shapes: cache keys/values ``(B, H, T, D)``, ``mask`` ``(B, T)``, ``pos`` and ``nxt`` ``(B,)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from ..models.compat import cache_kwargs
+from . import common_prefix_len
+
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
+
+
+def _layers(cache: Any) -> list:
+    return list(cache.layers)
+
+
+def _pad_left(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    if n <= 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = n
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+def adapter_kwargs(model: Any, adapters: Sequence[str | None]) -> dict[str, Any]:
+    """``{"adapter_names": [...]}`` for a PEFT model (PEFT's per-row adapter selection), else nothing."""
+    if not hasattr(model, "peft_config"):
+        return {}
+    return {"adapter_names": [a or BASE_ADAPTER for a in adapters]}
+
+
+@dataclass
+class Prefilled:
+    """One request's rows after the prompt's forward pass: ready to join a :class:`RunningBatch`."""
+
+    cache: Any  # DynamicCache with ``rows`` rows
+    logits: torch.Tensor  # (rows, V): the next-token logits after the prompt
+    length: int  # prompt tokens (the cache's real length)
+
+
+class PrefixCache:
+    """Key/value caches of shared prompt prefixes (the system prompt), per adapter, most recent kept.
+
+    A new prompt reuses the longest stored prefix it starts with; when none fits, the prefix it
+    shares with the previous prompt of the same adapter (if at least ``min_len`` tokens) is
+    computed once and stored, so the second request of a version pays for its system prompt and
+    every later one skips it.
+    """
+
+    def __init__(self, max_entries: int = 16, min_len: int = 8):
+        self.max_entries, self.min_len = max_entries, min_len
+        self._caches: OrderedDict[tuple, Any] = OrderedDict()  # (adapter, tokens) -> cache
+        self._last: dict[str | None, list[int]] = {}
+        self.hits = 0
+
+    def find(self, adapter: str | None, prompt: list[int]) -> tuple[int, Any]:
+        """(prefix length, its cache) to start ``prompt`` from; (0, None) when nothing is stored."""
+        best = (0, None)
+        for (name, toks), cache in self._caches.items():
+            n = len(toks)
+            if name == adapter and n > best[0] and n < len(prompt) and tuple(prompt[:n]) == toks:
+                best = (n, cache)
+        if best[1] is not None:
+            self._caches.move_to_end((adapter, tuple(prompt[:best[0]])))
+            self.hits += 1
+        return best
+
+    def candidate(self, adapter: str | None, prompt: list[int]) -> int:
+        """Length of the prefix ``prompt`` shares with the adapter's previous prompt (0: too short)."""
+        prev = self._last.get(adapter)
+        self._last[adapter] = list(prompt)
+        if prev is None:
+            return 0
+        n = common_prefix_len([prev, prompt])
+        return n if n >= self.min_len else 0
+
+    def store(self, adapter: str | None, tokens: list[int], cache: Any) -> None:
+        self._caches[(adapter, tuple(tokens))] = cache
+        while len(self._caches) > self.max_entries:
+            self._caches.popitem(last=False)
+
+
+def _forward(model: Any, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any,
+             adapters: Sequence[str | None]) -> torch.Tensor:
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                **cache_kwargs(model, cache), **adapter_kwargs(model, adapters))
+    return out.logits[:, -1, :]
+
+
+def prefill(model: Any, prompt: list[int], adapter: str | None, rows: int, prefixes: PrefixCache | None) -> Prefilled:
+    """Run ``prompt`` through ``model`` (batch of 1; from a stored prefix cache when one fits), then
+    repeat the cache for ``rows`` choices. Call under ``torch.inference_mode()`` and the autocast."""
+    from transformers import DynamicCache
+
+    dev = model.device
+    start, cache = prefixes.find(adapter, prompt) if prefixes is not None else (0, None)
+    if cache is None and prefixes is not None:
+        plen = prefixes.candidate(adapter, prompt)
+        if plen:
+            cache = DynamicCache(config=model.config)
+            ids = torch.tensor([prompt[:plen]], device=dev)
+            _forward(model, ids, torch.ones_like(ids), torch.arange(plen, device=dev)[None], cache, [adapter])
+            prefixes.store(adapter, prompt[:plen], cache)
+            start = plen
+    cache = copy.deepcopy(cache) if cache is not None else DynamicCache(config=model.config)
+    ids = torch.tensor([prompt[start:]], device=dev)
+    mask = torch.ones((1, len(prompt)), dtype=torch.long, device=dev)
+    pos = torch.arange(start, len(prompt), device=dev)[None]
+    logits = _forward(model, ids, mask, pos, cache, [adapter])  # (1, V)
+    if rows > 1:
+        cache.batch_repeat_interleave(rows)
+    return Prefilled(cache=cache, logits=logits.expand(rows, -1), length=len(prompt))
+
+
+@dataclass
+class RunningBatch:
+    """The rows decoding together on ``model``; ``owners[i]`` is whoever row ``i`` belongs to."""
+
+    model: Any
+    cache: Any = None
+    mask: torch.Tensor | None = None  # (B, T) 1 = a real token
+    pos: torch.Tensor | None = None  # (B,) the position of the next input token
+    nxt: torch.Tensor | None = None  # (B,) the next input token
+    owners: list[Any] = field(default_factory=list)
+    adapters: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.owners)
+
+    def join(self, pre: Prefilled, first: torch.Tensor, owner: Any, adapter: str | None) -> None:
+        """Add a prefilled request's rows, whose next input tokens are ``first`` ``(rows,)``."""
+        rows = first.shape[0]
+        dev = self.model.device
+        mask = torch.ones((rows, pre.length), dtype=torch.long, device=dev)
+        pos = torch.full((rows,), pre.length, dtype=torch.long, device=dev)
+        if self.cache is None:
+            self.cache, self.mask, self.pos, self.nxt = pre.cache, mask, pos, first.to(dev)
+        else:
+            width = max(self.mask.shape[1], pre.length)
+            grow, new = width - self.mask.shape[1], width - pre.length
+            for mine, theirs in zip(_layers(self.cache), _layers(pre.cache)):
+                mine.keys = torch.cat([_pad_left(mine.keys, grow, -2), _pad_left(theirs.keys, new, -2)], dim=0)
+                mine.values = torch.cat([_pad_left(mine.values, grow, -2), _pad_left(theirs.values, new, -2)], dim=0)
+            self.mask = torch.cat([_pad_left(self.mask, grow, 1), _pad_left(mask, new, 1)], dim=0)
+            self.pos = torch.cat([self.pos, pos])
+            self.nxt = torch.cat([self.nxt, first.to(dev)])
+        self.owners += [owner] * rows
+        self.adapters += [adapter] * rows
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` (in order); trims pad columns that no kept row needs."""
+        if not rows:
+            self.cache = self.mask = self.pos = self.nxt = None
+            self.owners, self.adapters = [], []
+            return
+        idx = torch.tensor(rows, dtype=torch.long, device=self.mask.device)
+        mask = self.mask[idx]
+        used = mask.any(0).nonzero()
+        cut = int(used[0]) if len(used) else 0  # leading columns that are padding in every kept row
+        for layer in _layers(self.cache):
+            layer.keys = layer.keys[idx][..., cut:, :]
+            layer.values = layer.values[idx][..., cut:, :]
+        self.mask, self.pos, self.nxt = mask[:, cut:], self.pos[idx], self.nxt[idx]
+        self.owners = [self.owners[i] for i in rows]
+        self.adapters = [self.adapters[i] for i in rows]
+
+    def step(self) -> torch.Tensor:
+        """One decoding step for every row: feeds ``nxt``, returns the next-token logits ``(B, V)``."""
+        dev = self.mask.device
+        self.mask = torch.cat([self.mask, torch.ones((len(self), 1), dtype=self.mask.dtype, device=dev)], dim=1)
+        logits = _forward(self.model, self.nxt[:, None], self.mask, self.pos[:, None], self.cache, self.adapters)
+        self.pos = self.pos + 1
+        return logits

@@ -1,0 +1,337 @@
+"""The engine interface and its continuous-batching implementation on the prefix-cached decoder.
+
+The server only talks to an :class:`Engine`: ``submit`` a :class:`Job` and read its deltas as an
+async stream, ``close`` when the server stops. :class:`BatchEngine` runs a scheduler thread:
+
+1. between decoding steps, waiting jobs join while the batch has room (``max_batch`` rows; a job
+   with ``n`` choices takes ``n`` rows): each is prefilled alone, from the shared system prompt's
+   key/value cache when its version has one (:class:`~tailorlm.inference.batcher.PrefixCache`),
+   and its rows join the model's :class:`~tailorlm.inference.batcher.RunningBatch`;
+2. one decoding step runs for every row of every model that has rows; rows of different LoRA
+   versions on one base share the step (PEFT's per-row ``adapter_names``);
+3. finished and cancelled jobs leave at once, freeing their rows for the next waiting job.
+
+Sampling, stop strings, logprobs and constraints are the per-request logic of
+:class:`~tailorlm.inference.decode.Decoder`, so a greedy answer is the one ``Decoder.run`` and
+:func:`tailorlm.inference.generate` give (unit-tested). Classifier-head and prompt-learning
+versions (which own their key/value cache) run alone through ``Decoder.run``, between steps.
+
+The waiting queue is bounded (``max_queue``): a full queue raises :class:`EngineBusy` at once
+(the server answers 429 with ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Protocol
+
+import torch
+
+from . import autocast_context
+from .batcher import PrefixCache, RunningBatch, prefill
+from .decode import Constraint, Decoder, Delta, SamplingParams, _Row
+
+log = logging.getLogger(__name__)
+
+
+class EngineBusy(Exception):
+    """The waiting queue is full; retry after a moment."""
+
+
+@dataclass
+class Job:
+    """One generation request: token ids of the prompt, how to sample, optional constraint.
+
+    ``version`` names what answers (for batch composition and metrics); ``adapter`` is the LoRA
+    adapter to select on a shared base (None: the model as loaded). The engine fills in
+    ``batch_versions`` / ``batch_rows``: the versions and the most rows that shared a step with it.
+    """
+
+    loaded: Any  # a tailorlm.models.LoadedModel
+    prompt: list[int]
+    params: SamplingParams
+    constraint: Constraint | None = None
+    autocast: str | None = "off"  # eval.bf16_autocast: the same precision as evaluation
+    version: str = ""
+    adapter: str | None = None
+    adapter_path: str | None = None  # the adapter's folder (backends that load adapters themselves)
+    lock: Any = None  # held around forward passes (adapters load and unload under it)
+    steps: int = 0  # decoding steps done so far (a cancelled job stops counting early)
+    batch_versions: set[str] = field(default_factory=set)
+    batch_rows: int = 0
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+
+class Engine(Protocol):
+    """What the HTTP layer needs from a generation backend."""
+
+    def submit(self, job: Job) -> AsyncIterator[list[Delta]]:
+        """Queue ``job`` and return its deltas step by step; raises :class:`EngineBusy` when full."""
+        ...
+
+    def close(self, drain: bool = True) -> None:
+        """Stop taking jobs; with ``drain``, finish the queued ones first."""
+        ...
+
+
+StepObserver = Callable[[list[str], int], None]  # (version of each row, rows) after every step
+
+
+@dataclass(eq=False)  # hashed by identity: one per job
+class _Seq:
+    """A job in the running batch: its choices' rows and the decoder that picks their tokens."""
+
+    job: Job
+    loop: asyncio.AbstractEventLoop
+    out: asyncio.Queue
+    decoder: Decoder
+    rows: list[_Row]
+    gen: torch.Generator | None
+
+
+_END = object()
+
+
+class _Group:
+    """Everything running on one model object: its batch and its prefix caches."""
+
+    def __init__(self, model: Any, autocast_of: Any):
+        self.batch = RunningBatch(model)
+        self.prefixes = PrefixCache()
+        self.autocast_of = autocast_of  # () -> a fresh autocast context
+
+
+def _send(loop: asyncio.AbstractEventLoop, out: asyncio.Queue, item: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(out.put_nowait, item)
+    except RuntimeError:  # the event loop is gone (server stopped): nobody is listening
+        pass
+
+
+class BatchEngine:
+    """Continuous batching on a scheduler thread; up to ``max_queue`` jobs wait for a place."""
+
+    def __init__(self, max_queue: int = 16, max_batch: int = 8, observer: StepObserver | None = None):
+        self.max_batch = max(1, max_batch)
+        self.observer = observer
+        self._jobs: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._held: collections.deque = collections.deque()  # taken from the queue, waiting for rows
+        self._groups: dict[int, _Group] = {}
+        self._open = threading.Event()  # cleared by pause(): no job joins until resume()
+        self._open.set()
+        self._closed = False
+        self._running = 0
+        self._thread = threading.Thread(target=self._work, name="tailorlm-engine", daemon=True)
+        self._thread.start()
+
+    # ----- the caller's side (event loop) -----
+
+    def submit(self, job: Job) -> AsyncIterator[list[Delta]]:
+        if self._closed:
+            raise EngineBusy("the server is shutting down")
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue = asyncio.Queue()
+        try:
+            self._jobs.put_nowait((job, loop, out))
+        except queue.Full:
+            raise EngineBusy(f"{self._jobs.maxsize} requests are already waiting") from None
+        return self._drain(job, out)
+
+    async def _drain(self, job: Job, out: asyncio.Queue) -> AsyncIterator[list[Delta]]:
+        try:
+            while True:
+                item = await out.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            job.cancel()  # the reader stopped (done, error or client gone): stop decoding
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting for a place in the batch."""
+        return self._jobs.qsize() + len(self._held)
+
+    @property
+    def running(self) -> int:
+        """Jobs in the running batch."""
+        return self._running
+
+    def pause(self) -> None:
+        """Let no waiting job join until :meth:`resume` (tests use it to line requests up)."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        self._open.set()
+
+    def close(self, drain: bool = True) -> None:
+        self._closed = True
+        self._open.set()
+        if not drain:
+            while True:
+                try:
+                    job, loop, out = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                job.cancel()
+                _send(loop, out, EngineBusy("the server is shutting down"))
+        self._jobs.put(None)
+        self._thread.join(timeout=60)
+
+    # ----- the scheduler thread -----
+
+    def _rows(self) -> int:
+        return sum(len(g.batch) for g in self._groups.values())
+
+    def _next(self, block: bool) -> Any:
+        if self._held:
+            return self._held.popleft()
+        try:
+            return self._jobs.get(block=block, timeout=0.05 if block else None)
+        except queue.Empty:
+            return False
+
+    def _work(self) -> None:
+        stopping = False
+        while True:
+            idle = not self._groups
+            if idle and stopping and not self._held and self._jobs.empty():
+                return
+            if not self._open.wait(timeout=0.05):
+                if idle:
+                    continue
+            else:
+                stopping = self._admit(block=idle) or stopping
+            for key in list(self._groups):
+                try:
+                    self._step(key)
+                except Exception as exc:  # never let the scheduler die: fail that model's jobs
+                    log.exception("the engine failed a batch")
+                    self._fail(key, exc)
+
+    def _admit(self, block: bool) -> bool:
+        """Let waiting jobs join while rows are free; True once the close sentinel was seen."""
+        while True:
+            item = self._next(block=block and not self._groups)
+            if item is False:
+                return False
+            if item is None:
+                return True
+            job, loop, out = item
+            rows = 1 if job.params.n < 1 else job.params.n
+            if self._groups and self._rows() + rows > self.max_batch:
+                self._held.appendleft(item)
+                return False
+            self._start(job, loop, out)
+
+    def _start(self, job: Job, loop: asyncio.AbstractEventLoop, out: asyncio.Queue) -> None:
+        """Prefill ``job`` and put its rows in its model's batch (or run it alone, see the module doc)."""
+        if job.cancelled:
+            _send(loop, out, _END)
+            return
+        try:
+            decoder = Decoder(job.loaded, job.autocast)
+            if not decoder.cached:  # classifier head, prompt learning: alone, to the end
+                with job.lock or _nolock():
+                    for deltas in decoder.run(job.prompt, job.params, job.cancel_event.is_set, job.constraint):
+                        job.steps += 1
+                        _send(loop, out, deltas)
+                _send(loop, out, _END)
+                return
+            model = job.loaded.model
+            group = self._groups.get(id(model))
+            if group is None:
+                group = _Group(model, lambda: autocast_context(job.loaded, job.autocast))
+            gen = None
+            if job.params.temperature > 0:
+                gen = torch.Generator(device="cpu")
+                gen.manual_seed(job.params.seed) if job.params.seed is not None else gen.seed()
+            seq = _Seq(job, loop, out, decoder, [_Row() for _ in range(max(1, job.params.n))], gen)
+            with torch.inference_mode(), group.autocast_of(), job.lock or _nolock():
+                pre = prefill(model, job.prompt, job.adapter, len(seq.rows), group.prefixes)
+            nxt = self._emit(seq, pre.logits)
+            if nxt is None:
+                return
+            group.batch.join(pre, nxt, seq, job.adapter)
+            self._groups[id(model)] = group
+            self._running += 1
+        except Exception as exc:  # handed to the request that asked; the engine keeps going
+            log.exception("prefill failed")
+            _send(loop, out, exc)
+
+    def _emit(self, seq: _Seq, logits: torch.Tensor) -> torch.Tensor | None:
+        """Pick each row's next token, send the deltas; None when the job is over (done or cancelled)."""
+        job = seq.job
+        if job.cancelled:
+            _send(seq.loop, seq.out, _END)
+            return None
+        nxt, chosen = seq.decoder._choose(logits, job.prompt, seq.rows, job.params, seq.gen, job.constraint)
+        job.steps += 1
+        deltas = seq.decoder._advance(seq.rows, nxt, chosen, job.params, last=job.steps >= job.params.max_tokens)
+        _send(seq.loop, seq.out, deltas)
+        if all(r.finish for r in seq.rows):
+            _send(seq.loop, seq.out, _END)
+            return None
+        return nxt
+
+    def _fail(self, key: int, exc: Exception) -> None:
+        group = self._groups.pop(key, None)
+        seqs = list(dict.fromkeys(group.batch.owners)) if group else []
+        for s in seqs:
+            _send(s.loop, s.out, exc)
+        self._running -= len(seqs)
+
+    def _step(self, key: int) -> None:
+        """One decoding step for every row on one model; finished jobs leave the batch."""
+        group = self._groups[key]
+        batch = group.batch
+        seqs = list(dict.fromkeys(batch.owners))  # in row order; a job's rows are contiguous
+        versions = [s.job.version for s in batch.owners]
+        try:
+            lock = seqs[0].job.lock or _nolock()
+            with torch.inference_mode(), group.autocast_of(), lock:
+                logits = batch.step()  # (B, V)
+        except Exception as exc:
+            log.exception("decoding step failed")
+            self._fail(key, exc)
+            return
+        if self.observer is not None:
+            self.observer(versions, len(batch))
+        keep, start = [], 0
+        for s in seqs:
+            n = len(s.rows)
+            s.job.batch_versions.update(versions)
+            s.job.batch_rows = max(s.job.batch_rows, len(batch))
+            nxt = self._emit(s, logits[start:start + n])
+            if nxt is None:
+                self._running -= 1
+            else:
+                batch.nxt[start:start + n] = nxt.to(batch.nxt.device)
+                keep += range(start, start + n)
+            start += n
+        if len(keep) < len(batch):
+            batch.keep(keep)
+        if not len(batch):
+            del self._groups[key]
+
+
+class _nolock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
