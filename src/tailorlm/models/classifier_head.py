@@ -25,7 +25,7 @@ def message_text(messages: Sequence[dict[str, str]]) -> str:
 def encode_text_ids(tokenizer, text: str, max_len: int, cue: str = "") -> list[int]:
     """The classifier's input ids: the text's tokens cut to ``max_len``, then the ``cue``'s tokens.
 
-    The head reads the last position. With a cue (``"\nLabel:"``) that position is one whose next word,
+    The head reads the last position. With a cue (``"\\nLabel:"``) that position is one whose next word,
     for the pretrained model, is the answer, and a head initialised from the label names' embeddings
     (:func:`tailorlm.train.classifier.init_head_from_label_names`) starts from the model's own guess.
     """
