@@ -22,21 +22,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def recipe_max_tokens(run: Any, default: int = 256) -> int:
-    """The classifier's input budget stored in the version's prompt recipe."""
+def stored_recipe(run: Any) -> dict[str, Any]:
+    """The version's stored ``prompt_recipe`` (``{}`` without a run)."""
     from ..models.trained import read_provenance
 
-    if run is None:
-        return default
-    return int(read_provenance(run.model_path).get("prompt_recipe", {}).get("max_tokens", default))
+    return {} if run is None else dict(read_provenance(run.model_path).get("prompt_recipe") or {})
 
 
 def recipe_cue_of(run: Any) -> str:
     """The cue the classifier version was trained with after each message (its stored recipe)."""
     from ..models.classifier_head import recipe_cue
-    from ..models.trained import read_provenance
 
-    return "" if run is None else recipe_cue(read_provenance(run.model_path).get("prompt_recipe", {}))
+    return recipe_cue(stored_recipe(run))
 
 
 def answer_plan(loaded: Any, plan: SystemPlan, spec: TailorSpec, labels: Sequence[str], budget: int, progress: bool,
@@ -44,13 +41,14 @@ def answer_plan(loaded: Any, plan: SystemPlan, spec: TailorSpec, labels: Sequenc
     """The answers of one system (a :class:`~tailorlm.evaluate.baselines.SystemPlan`) with ``loaded``."""
     from ..constrained import score_labels, supports_constrained
     from ..inference import encode_chats, generate
-    from ..models.classifier_head import classify, is_classifier, message_text
+    from ..models.classifier_head import classify, is_classifier, message_text, recipe_cue
 
     e = spec.eval
     if is_classifier(loaded.model):
+        recipe = stored_recipe(run)  # read once: the input budget and cue the version was trained with
         return classify(loaded, [message_text(c) for c in plan.chats], batch_size=e.batch_size,
-                        max_len=recipe_max_tokens(run), progress=progress, desc=f"eval {plan.name}",
-                        cue=recipe_cue_of(run))
+                        max_len=int(recipe.get("max_tokens", 256)), progress=progress, desc=f"eval {plan.name}",
+                        cue=recipe_cue(recipe))
     prompts = encode_chats(loaded.tokenizer, plan.chats)
     if (spec.objective.task == "classification" and e.label_decoding == "constrained" and labels
             and supports_constrained(loaded.model)):
