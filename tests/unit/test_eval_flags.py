@@ -232,3 +232,34 @@ def test_eval_spec_rejects_duplicate_or_empty_systems():
         EvalSpec(systems=["base", "base"])
     with pytest.raises(ValidationError, match="at least one system"):
         EvalSpec(systems=[])
+
+
+# --- generation budget ----------------------------------------------------------------------------
+
+class _WordTokenizer:
+    """One token per word: enough to check the automatic budget's arithmetic."""
+
+    def __call__(self, texts, add_special_tokens=False):
+        return {"input_ids": [t.split() for t in texts]}
+
+    def encode(self, text, add_special_tokens=False):
+        return text.split()
+
+
+def _gen_spec(tmp_path, **extra):
+    from tailorlm.spec import parse_spec
+
+    return parse_spec({"project": "g", "data": {"sources": [{"path": "x.jsonl"}], "max_seq_len": 300, **extra},
+                       "objective": {"task": "generation"}}, tmp_path)
+
+
+def test_automatic_generation_budget_follows_the_training_answers(tmp_path):
+    from tailorlm.evaluate.runner import max_new_tokens
+
+    tok = _WordTokenizer()
+    spec = _gen_spec(tmp_path)
+    answers = ["w " * n for n in range(1, 201)]  # 1..200 words: 99th percentile 199
+    assert max_new_tokens(spec, tok, [], answers) == 239  # 1.2 x 199, rounded up: long answers are not cut
+    assert max_new_tokens(spec, tok, [], ["short answer"]) == 32  # at least 32
+    assert max_new_tokens(spec, tok, [], ["w " * 1000]) == 300  # at most data.max_seq_len
+    assert max_new_tokens(spec, tok, [], []) == 128  # no training answers

@@ -1,4 +1,5 @@
-"""A generation evaluation end to end on the tiny model: embedding similarity is reported beside ROUGE."""
+"""A generation evaluation end to end on the tiny model: embedding similarity is reported beside ROUGE,
+with the fine-tuned model's paired-bootstrap lead in both."""
 
 from __future__ import annotations
 
@@ -54,3 +55,8 @@ def test_generation_report_has_embedding_similarity_beside_rouge(tmp_path, tiny_
     assert result.gates["fine_tuned"][0]["passed"] is True  # a criterion on the metric is accepted and checked
     table = Path(result.path, "report.md").read_text()
     assert "| embedding_similarity |" in table and "| rougeL |" in table
+    doc = json.loads(Path(result.report_json).read_text())
+    lead = doc["info"]["significance_secondary"]["embedding_similarity"]["base"]
+    assert lead["n"] == 4 and lead["low"] <= lead["diff"] <= lead["high"]
+    assert "embedding_similarity" in doc["roi"]["vs"]["base"]["secondary"]
+    assert "fine_tuned vs base: rougeL" in table and "; embedding_similarity " in table

@@ -179,16 +179,21 @@ def chrf(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) 
     return float(sacrebleu.corpus_chrf(list(preds), [list(refs)]).score / 100.0)
 
 
-def embedding_similarity(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) -> float:
-    """Mean cosine similarity of answer and reference sentence embeddings (all-MiniLM-L6-v2, see
-    :mod:`tailorlm.models.embeddings`), each pair clipped to [0, 1]; two empty texts score 1."""
+def embedding_similarities(preds: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """Each answer's cosine similarity to its reference (all-MiniLM-L6-v2, see
+    :mod:`tailorlm.models.embeddings`), clipped to [0, 1]; two empty texts score 1."""
     from ..models import embeddings
 
     if not preds:
-        return 0.0
+        return []
     sims = embeddings.load_embedder().similarity(list(preds), list(refs))
     both_empty = [not normalize_text(p) and not normalize_text(r) for p, r in zip(preds, refs)]
-    return _mean([1.0 if e else float(min(max(s, 0.0), 1.0)) for s, e in zip(sims, both_empty)])
+    return [1.0 if e else float(min(max(s, 0.0), 1.0)) for s, e in zip(sims, both_empty)]
+
+
+def embedding_similarity(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) -> float:
+    """Mean of :func:`embedding_similarities`."""
+    return _mean(embedding_similarities(preds, refs)) if preds else 0.0
 
 
 def json_validity(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] = ()) -> float:

@@ -114,6 +114,8 @@ def roi_lines(roi: Mapping[str, Any]) -> list[str]:
             f"{c['tokens_per_request_saved']:+.1f}, p95 latency {c['p95_latency_change_ms']:+.1f} ms"
             + (f" ({pct:+.0f}%)" if pct is not None else "")
             + f", saving {c['monthly_saving']:.2f} {cur}/month at {roi['prices']['requests_per_month']:,} requests"
+            + "".join(f"; {m} {iv['diff']:+.3f} (95% CI {iv['low']:+.3f} to {iv['high']:+.3f})"
+                      for m, iv in (c.get("secondary") or {}).items())
         )
     if roi.get("payback_months") is not None:
         out.append(f"- Training pays back in {roi['payback_months']:.2f} months.")
@@ -130,12 +132,16 @@ def roi_lines(roi: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def with_intervals(roi: dict[str, Any], significance: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+def with_intervals(roi: dict[str, Any], significance: Mapping[str, Mapping[str, float]],
+                   secondary: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> dict[str, Any]:
     """Attach each comparison's paired-bootstrap 95% interval (``quality_gain_ci95``) to the ROI section;
     ``best_alternative.shown`` says whether the interval lies above 0 (the lead is not sampling noise)."""
     for name, c in roi.get("vs", {}).items():
         if name in significance:
             c["quality_gain_ci95"] = [significance[name]["low"], significance[name]["high"]]
+        for metric, by_system in (secondary or {}).items():
+            if name in by_system:
+                c.setdefault("secondary", {})[metric] = by_system[name]
     best = roi.get("best_alternative")
     if best and best["system"] in significance:
         sig = significance[best["system"]]
@@ -208,7 +214,7 @@ def write_report(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run: 
                         "calibration": getattr(s, "calibration", None)} for n, s in scores.items()},
         "confused_pairs": _confused(scores, spec.objective.task),
         "roi": with_intervals(compute_roi(systems, spec.objective.task, spec.eval.pricing, run.metrics if run else None),
-                              info.get("significance") or {}),
+                              info.get("significance") or {}, info.get("significance_secondary")),
         "eval_spec": spec.section_dict("eval"), "info": info,
     }
     pngs = _make_plots(scores, systems, run)

@@ -8,6 +8,7 @@ system, check the criteria, write the report folder atomically.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -20,13 +21,14 @@ from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
 from .hallucination import answer_vocabulary
 from .scoring import SystemScore, score_system
-from .significance import versus_fine_tuned
+from .significance import secondary_versus_fine_tuned, versus_fine_tuned
 
 if TYPE_CHECKING:
     from ..spec import TailorSpec
     from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
+ANSWER_SAMPLE = 2000  # training answers measured for the automatic generation budget
 
 
 def stratified_sample(labels: Sequence[Any], limit: int, seed: int = 0) -> list[int]:
@@ -93,14 +95,23 @@ def _retriever(spec: TailorSpec, train_rows: list[dict[str, Any]]) -> Any:
     return Retriever.from_training(train_rows, e.rag_k, e.rag_max_chars)
 
 
-def max_new_tokens(spec: TailorSpec, tokenizer: Any, labels: Sequence[str]) -> int:
+def max_new_tokens(spec: TailorSpec, tokenizer: Any, labels: Sequence[str],
+                   answers: Sequence[str] = ()) -> int:
     """``eval.max_new_tokens``, or automatic: classification = longest label in tokens + 2 (EOS and
-    one spare, so an answer that runs past a label is visibly wrong rather than cut to look right)."""
+    one spare, so an answer that runs past a label is visibly wrong rather than cut to look right);
+    other tasks with training answers = 1.2x their 99th-percentile length in tokens (so a fine-tuned
+    answer as long as the references is not cut, and a rambling one stops near that length), at
+    least 32 and at most ``data.max_seq_len``; 128 without training answers."""
     if spec.eval.max_new_tokens:
         return spec.eval.max_new_tokens
     if spec.objective.task == "classification" and labels:
         return max(len(tokenizer.encode(str(lab), add_special_tokens=False)) for lab in labels) + 2
-    return 128
+    texts = [a for a in answers if a][:ANSWER_SAMPLE]
+    if not texts:
+        return 128
+    lengths = sorted(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    p99 = lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))]
+    return int(min(spec.data.max_seq_len, max(32, math.ceil(1.2 * p99))))
 
 
 def load_weights(kind: str, spec: TailorSpec, run: TrainRun | None) -> Any:
@@ -146,8 +157,9 @@ def _non_empty(path: Path) -> bool:
 
 
 def generate_all(plans: list[SystemPlan], spec: TailorSpec, run: TrainRun | None, labels: Sequence[str],
-                 progress: bool) -> tuple[dict[str, list], dict[str, float]]:
-    """Generations per system, loading each set of weights once; also seconds per system."""
+                 progress: bool, answers: Sequence[str] = ()) -> tuple[dict[str, list], dict[str, float]]:
+    """Generations per system, loading each set of weights once; also seconds per system.
+    ``answers``: the training answers, which set the automatic generation budget."""
     from .answers import answer_plan
 
     gens: dict[str, list] = {}
@@ -157,7 +169,7 @@ def generate_all(plans: list[SystemPlan], spec: TailorSpec, run: TrainRun | None
         if not todo:
             continue
         loaded = load_weights(kind, spec, run)
-        budget = max_new_tokens(spec, loaded.tokenizer, labels)
+        budget = max_new_tokens(spec, loaded.tokenizer, labels, answers)
         for plan in todo:
             t0 = time.perf_counter()
             gens[plan.name] = answer_plan(loaded, plan, spec, labels, budget, progress, run)
@@ -189,7 +201,8 @@ def answer_and_score(spec: TailorSpec, dataset: DatasetVersion, run: TrainRun | 
     retriever = _retriever(spec, train_rows) if any(s in USES_RAG for s in systems) else None
     plans = plan_systems(systems, test_rows, train_rows, spec.objective, labels, spec.eval, retriever,
                          fine_tuned_lists_labels(run))
-    gens, seconds = generate_all(plans, spec, run, labels, progress)
+    answers = [str(r.get("completion") or "") for r in train_rows] if task != "classification" else []
+    gens, seconds = generate_all(plans, spec, run, labels, progress, answers)
     classical_info: dict[str, Any] = {}
     if "classical" in systems:
         t1 = time.perf_counter()
@@ -249,6 +262,7 @@ def run_evaluation(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run
     significance = versus_fine_tuned(task, scores, spec.eval.seed) if task != "continued_pretraining" else {}
     return write_report(spec, ws, dataset, run, scores, gates, passed, labels, {
         "significance": significance,
+        "significance_secondary": secondary_versus_fine_tuned(task, scores, spec.eval.seed),
         "skipped_systems": skipped,
         "skipped_reasons": reasons,
         "system_seconds": seconds,

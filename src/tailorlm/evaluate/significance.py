@@ -8,6 +8,10 @@ set's sampling noise; one that straddles 0 means "not shown on this test set".
 Per-example scores: classification and extraction, 1 for a correct answer (the mean is accuracy /
 exact match); generation and chat, the answer's ROUGE-L F1 against its reference (the mean is the
 reported ``rougeL``). Continued pretraining has no per-example score here.
+
+Generation and chat also get the interval of a second metric that does not count shared words, the
+answers' embedding similarity to their references (:data:`SECONDARY`), so a lead in ROUGE-L that
+comes from copying phrasing without the meaning shows up as a gap between the two.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import numpy as np
 from ..systems import CANDIDATE
 
 N_BOOT = 2000
+# Metrics with a per-example interval beside the primary one, per task.
+SECONDARY: dict[str, tuple[str, ...]] = {"generation": ("embedding_similarity",), "chat": ("embedding_similarity",)}
 
 
 def per_example(task: str, records: Sequence[dict[str, Any]]) -> list[float] | None:
@@ -61,4 +67,26 @@ def versus_fine_tuned(task: str, scores: dict[str, Any], seed: int = 0) -> dict[
         theirs = per_example(task, s.records)
         if theirs is not None and len(theirs) == len(mine):
             out[name] = paired_bootstrap(mine, theirs, seed=seed)
+    return out
+
+
+def per_example_metric(metric: str, records: Sequence[dict[str, Any]]) -> list[float]:
+    """Each example's score under a :data:`SECONDARY` metric, in test order."""
+    from .metrics import embedding_similarities
+
+    if metric != "embedding_similarity":
+        raise ValueError(f"no per-example form of {metric}")
+    return embedding_similarities([str(r.get("prediction") or "") for r in records],
+                                  [str(r.get("reference") or "") for r in records])
+
+
+def secondary_versus_fine_tuned(task: str, scores: dict[str, Any], seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """``{metric: {system: interval}}``: the fine-tuned model's lead in each :data:`SECONDARY` metric."""
+    if CANDIDATE not in scores:
+        return {}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for metric in SECONDARY.get(task, ()):
+        mine = per_example_metric(metric, scores[CANDIDATE].records)
+        out[metric] = {name: paired_bootstrap(mine, per_example_metric(metric, s.records), seed=seed)
+                       for name, s in scores.items() if name != CANDIDATE and len(s.records) == len(mine)}
     return out

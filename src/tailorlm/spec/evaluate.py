@@ -97,7 +97,8 @@ class EvalSpec(Strict):
             word and character n-grams with a logistic regression for classification, and the
             nearest training answer (TF-IDF retrieval) for generation, chat and extraction.
         max_new_tokens: generation budget per example; 0 = automatic (classification: the longest
-            label's tokens + 2; other tasks: 128).
+            label's tokens + 2; other tasks: 1.2x the 99th-percentile training answer in tokens, at
+            least 32, at most ``data.max_seq_len``; 128 without training answers).
         batch_size: examples per generation batch.
         limit: evaluate at most this many test examples (0 = all): a seeded sample stratified by
             label (every label is covered when ``limit`` is at least the number of labels), or the
