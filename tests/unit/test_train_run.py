@@ -284,3 +284,31 @@ def test_prefix_and_prompt_are_refused_when_weights_are_sharded(tmp_path):
     spec = make_spec(tmp_path, tmp_path, method="prefix")
     with pytest.raises(ValueError, match="prefix tuning cannot run with sharded weights"):
         _setup(spec, None, None, False, False, _FakeAccelerator("FSDP", True))
+
+
+def test_time_budget_plans_the_steps_that_fit():
+    from tailorlm.train.loop import budget_steps
+
+    # 5 steps done in 10 s, 2 s per step from then on: 50 s of a 1-minute budget left = 25 more steps.
+    assert budget_steps(1.0, 10.0, 5, [2.0, 3.0, 2.0, 2.0], 100) == 30
+    assert budget_steps(10.0, 10.0, 5, [2.0, 2.0], 100) == 100  # everything fits: the plan stands
+    assert budget_steps(0.1, 60.0, 5, [2.0], 100) == 6  # over budget already: at least one more step
+
+
+def test_time_budget_replans_the_schedule_to_end_at_the_last_step(tiny_model_dir, tmp_path, monkeypatch):
+    """max_minutes cuts 20 planned steps to the 9 that "fit" (the measurement is stubbed: timing is not
+    asserted), and the cosine schedule is laid over those 9, so the learning rate still decays."""
+    from tailorlm.train import loop, run_training
+
+    monkeypatch.setattr(loop, "budget_steps", lambda *a, **k: 9)
+    ds = write_dataset_version(tmp_path / "ds", n_train=48, n_val=8)
+    spec = make_spec(tmp_path, tiny_model_dir, max_steps=20, max_minutes=5, eval_every=100, save_every=100,
+                     scheduler="cosine", warmup_ratio=0.0)
+    run = run_training(spec, Workspace(tmp_path), ds, progress=False)
+    assert run.metrics["steps"] == 9 and run.metrics["planned_steps"] == 20
+    rows = [r for r in map(json.loads, (tmp_path / ".tailor").glob("runs/*/metrics.jsonl").__next__().read_text()
+                            .splitlines()) if "lr" in r]
+    assert [r["step"] for r in rows] == list(range(1, 10))
+    peak = 1e-2
+    assert rows[0]["lr"] == pytest.approx(peak)  # the first steps ran on the 20-step plan
+    assert rows[-1]["lr"] < 0.05 * peak  # the last step is near the end of the new 9-step cosine

@@ -104,7 +104,9 @@ def roi_lines(roi: Mapping[str, Any]) -> list[str]:
     costs = ", ".join(f"{n} {v:.4f} {cur}" for n, v in roi["cost_per_1k_requests"].items())
     out = [f"- Cost per 1,000 requests: {costs}",
            f"- Training: {roi['training_wall_seconds'] / 60:.1f} min x {roi['prices']['hourly_rate']} {cur}/h = "
-           f"{roi['training_cost']:.4f} {cur}"]
+           f"{roi['training_cost']:.4f} {cur}"
+           + (f" ({roi['training_steps']} of {roi['planned_steps']} planned steps: the rest did not fit in "
+              "train.max_minutes)" if roi.get("planned_steps") else "")]
     for base, c in roi["vs"].items():
         pct = c["p95_latency_change_pct"]
         ci = c.get("quality_gain_ci95")

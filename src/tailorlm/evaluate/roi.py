@@ -84,6 +84,8 @@ def compute_roi(systems: Mapping[str, Mapping[str, float]], task: str, pricing: 
         "prices": pricing.model_dump(),
         "cost_per_1k_requests": {name: cost_per_1k(m, pricing) for name, m in systems.items()},
         "training_wall_seconds": wall,
+        "training_steps": (train_metrics or {}).get("steps"),
+        "planned_steps": (train_metrics or {}).get("planned_steps"),
         "training_cost": training_cost,
         "vs": {},
         "payback_months": None,

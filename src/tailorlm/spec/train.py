@@ -43,6 +43,12 @@ class TrainSpec(Strict):
             full 2e-5, IA3 3e-3, prefix 1e-2, prompt 3e-2).
         epochs: passes over the training split (used when ``max_steps`` is 0).
         max_steps: stop after this many optimizer steps (wins over ``epochs`` when > 0).
+        max_minutes: time budget for the optimizer steps (validation and checkpoints not counted);
+            0 = none. After 5 steps the run measures its speed and, when the planned steps (from
+            ``epochs``/``max_steps``) would take longer, plans fewer: the learning-rate schedule is
+            laid over the steps that fit, so it still warms up and decays to its end. A run that
+            falls more than 15% behind (the machine slowed) stops at the budget. The report and
+            ``TrainRun.metrics`` show the planned and trained steps.
         batch_size: rows per forward pass; ``grad_accum`` passes make one optimizer step.
         labels_in_prompt: list the label set in the fine-tuned model's system prompt (classification).
             Off by default: the model learns the labels from the answers, and a long label list
@@ -67,6 +73,7 @@ class TrainSpec(Strict):
     warmup_ratio: float = Field(default=0.05, ge=0.0, lt=1.0)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int = Field(default=0, ge=0)
+    max_minutes: float = Field(default=0.0, ge=0.0, description="time budget for the training steps; 0 = none")
     batch_size: int = Field(default=16, ge=1)
     grad_accum: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.0, ge=0.0)

@@ -51,6 +51,8 @@ class LoopConfig:
     # so a resume reuses it instead of re-measuring (a different choice would change the weights).
     precision: dict = field(default_factory=dict)
     select_logits: bool = False  # LM head per row only where a label is predicted (exact where checked)
+    # A fresh LR schedule over N steps (``train.max_minutes`` re-plans the run with it).
+    make_scheduler: Callable[[int], object] | None = None
 
 
 @dataclass
@@ -65,6 +67,7 @@ class LoopResult:
     stopped_early: bool
     history: list[dict] = field(default_factory=list)
     resumed_from_step: int | None = None  # the checkpoint's step when the run was resumed
+    planned_steps: int | None = None  # steps the data and epochs asked for, when the time budget cut them
 
 
 def shared_prefix_len(batch: Batch, min_len: int = 16) -> int:
@@ -317,6 +320,31 @@ def _validate(c: _Ctx, val_rows: list[Row], state: dict, monitor: MetricsWriter 
     return improved
 
 
+BUDGET_PROBE = 4  # timed steps after the first (warm-up) that plan a ``train.max_minutes`` run
+BUDGET_SLACK = 1.15  # a run this far past its budget stops at once (the machine slowed down)
+
+
+def _replan(c: _Ctx, n_steps: int, step: int) -> None:
+    """A schedule over ``n_steps`` in place of the current one, advanced to ``step`` (warm-up and
+    decay follow the new length, so the learning rate still ends where the schedule ends)."""
+    sched = c.cfg.make_scheduler(n_steps)
+    for _ in range(step):
+        sched.step()
+    c.scheduler = sched
+
+
+def budget_steps(max_minutes: float, done_seconds: float, step: int, step_times: list[float], n_steps: int,
+                 accelerator=None) -> int:
+    """Optimizer steps that fit in ``max_minutes`` of training steps: ``step`` done in ``done_seconds``,
+    the rest at the median of ``step_times`` (the slowest process's, under ``accelerate``)."""
+    per_step = sorted(step_times)[len(step_times) // 2]
+    if accelerator is not None and accelerator.num_processes > 1:
+        t = torch.tensor([per_step], dtype=torch.float64, device=accelerator.device)
+        per_step = float(accelerator.reduce(t, reduction="max")[0])  # every process plans the same length
+    left = max(0.0, max_minutes * 60 - done_seconds)
+    return max(step + 1, min(n_steps, step + int(left // per_step) if per_step > 0 else n_steps))
+
+
 def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[Row], cfg: LoopConfig,
              run_dir: Path, resume_from: Path | None = None, accelerator=None) -> LoopResult:
     """Train until ``max_steps``/``epochs`` or early stopping; validate, checkpoint and log along the way."""
@@ -337,6 +365,11 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
         state.update(ck.load_checkpoint(resume_from, model, optimizer, scheduler, accelerator))
         resumed_from = state["step"]
         log.info("resumed from %s at step %d", resume_from, resumed_from)
+        if state.get("budget_steps") and cfg.make_scheduler is not None:  # the time budget's plan, kept
+            n_steps = int(state["budget_steps"])
+            _replan(c, n_steps, state["step"])
+    planned = n_steps
+    step_times: list[float] = []
     monitor = MetricsWriter(run_dir, resume_step=state["step"]) if rank == 0 else None
     if resumed_from and not state["loss_steps"] and monitor:  # a checkpoint from before loss_sum existed
         losses = [r["loss"] for r in monitor.rows if "loss" in r and r["step"] <= resumed_from]
@@ -349,7 +382,27 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
             row = _train_step(c, state["step"])
             state["step"] = step = row["step"]
             state["tokens"] += row.pop("tokens")
-            state["wall_seconds"] += row.pop("seconds")
+            seconds = row.pop("seconds")
+            state["wall_seconds"] += seconds
+            if spec.max_minutes and not state.get("budget_steps"):
+                step_times.append(seconds)
+                if len(step_times) > BUDGET_PROBE:  # the first step (warm-up) is not counted
+                    fit = budget_steps(spec.max_minutes, state["wall_seconds"], step, step_times[1:], n_steps,
+                                       accelerator)
+                    state["budget_steps"] = fit
+                    if fit < n_steps and cfg.make_scheduler is not None:
+                        log.warning("train.max_minutes %g: %d of the %d planned steps fit (%.1f s/step); the "
+                                    "schedule now ends at step %d. Set train.max_minutes: 0 to train them all.",
+                                    spec.max_minutes, fit, n_steps, state["wall_seconds"] / step, fit)
+                        n_steps = fit
+                        _replan(c, n_steps, step)
+                        bar.total = n_steps
+                        bar.refresh()
+            if spec.max_minutes and state["wall_seconds"] > spec.max_minutes * 60 * BUDGET_SLACK and step < n_steps:
+                log.warning("train.max_minutes %g: stopping at step %d of %d (%.1f min of steps, the machine "
+                            "slowed down); the learning rate had not decayed to its end.",
+                            spec.max_minutes, step, n_steps, state["wall_seconds"] / 60)
+                n_steps = step
             row["tokens"] = state["tokens"]
             recent = (recent + [row["loss"]])[-spec.log_every:]
             state["loss_sum"] += row["loss"]
@@ -363,7 +416,7 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
             # The final step becomes the artifact instead; an improving validation always gets a
             # checkpoint so early stopping can restore the best weights.
             if (step % spec.save_every == 0 or improved) and step < n_steps and not stopped_early:
-                _save(ckpt_root, step, model, optimizer, scheduler, state, spec, accelerator)
+                _save(ckpt_root, step, model, optimizer, c.scheduler, state, spec, accelerator)
         if stopped_early:
             log.warning("early stopping at step %d: no better validation loss in %d validations",
                         state["step"], spec.early_stopping_patience)
@@ -377,6 +430,7 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
         train_loss=state["loss_sum"] / state["loss_steps"] if state["loss_steps"] else float("nan"),
         eval_loss=state["last_eval_loss"], best_eval_loss=state["best_eval_loss"], best_step=state["best_step"],
         stopped_early=stopped_early, history=monitor.rows if monitor else [], resumed_from_step=resumed_from,
+        planned_steps=planned if n_steps < planned else None,
     )
 
 

@@ -223,6 +223,7 @@ def _metrics(result, eff: float, lr: float, skipped: dict, weights_step: int) ->
         "tokens_per_second": result.tokens / result.wall_seconds if result.wall_seconds else 0.0,
         "packing_efficiency": round(eff, 4), "stopped_early": result.stopped_early, "learning_rate": lr,
         "skipped_rows": sum(len(v) for v in skipped.values()),
+        **({"planned_steps": result.planned_steps} if result.planned_steps else {}),
     }
 
 
@@ -315,8 +316,12 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
     optimizer = _optimizer(model, tspec, lr)
     world = accelerator.num_processes if accelerator else 1
     n_steps = total_steps(tspec, max(1, math.ceil(len(rows["train"]) / tspec.batch_size) // world))
-    scheduler = get_scheduler(tspec.scheduler, optimizer, num_warmup_steps=int(tspec.warmup_ratio * n_steps),
-                              num_training_steps=n_steps)
+
+    def make_scheduler(n: int):
+        return get_scheduler(tspec.scheduler, optimizer, num_warmup_steps=int(tspec.warmup_ratio * n),
+                             num_training_steps=n)
+
+    scheduler = make_scheduler(n_steps)
     if accelerator is not None:
         _configure_deepspeed(accelerator, tspec)
         model, optimizer = accelerator.prepare(model, optimizer)
@@ -326,7 +331,7 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
                      precision=precision_state(loaded, accelerator, autocast),
                      device=loaded.device if accelerator is None else str(accelerator.device), progress=progress,
                      share_prefix=(not packed and tspec.method in SHARE_PREFIX_METHODS and world == 1
-                                   and head != "classifier"))
+                                   and head != "classifier"), make_scheduler=make_scheduler)
     # Single process only: under DDP/FSDP/DeepSpeed the head call outside the wrapped forward is untested.
     cfg.select_logits = world == 1 and head != "classifier" and selection_is_exact(model, cfg.device)
     return model, optimizer, scheduler, cfg
