@@ -312,3 +312,12 @@ def test_time_budget_replans_the_schedule_to_end_at_the_last_step(tiny_model_dir
     peak = 1e-2
     assert rows[0]["lr"] == pytest.approx(peak)  # the first steps ran on the 20-step plan
     assert rows[-1]["lr"] < 0.05 * peak  # the last step is near the end of the new 9-step cosine
+
+
+def test_periodic_validation_reads_a_fixed_sample_of_at_most_eval_rows():
+    from tailorlm.train.run import validation_sample
+
+    rows = list(range(1000))
+    a, b = validation_sample(rows, 256, 0), validation_sample(rows, 256, 0)
+    assert a == b and len(a) == 256 and a == sorted(a)  # the same rows at every validation, in order
+    assert validation_sample(rows, 0, 0) == rows and validation_sample(rows[:10], 256, 0) == rows[:10]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import random
 import time
 import uuid
 from pathlib import Path
@@ -168,9 +169,11 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress, head)
     saved = ck.read_state(resume_from).get("precision") if resume_from is not None else None
     model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator, saved, head)
+    val_rows = validation_sample(rows["validation"], spec.train.eval_rows, spec.train.seed)
     info = {"run_key": key, "method": spec.train.method, "head": head, "head_reason": why,
             "packing_efficiency": eff, "skipped": skipped,
-            "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]), "lr": cfg.lr,
+            "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]),
+            "validation_rows_used": len(val_rows), "lr": cfg.lr,
             "precision": precision(loaded, accelerator, cfg.autocast, cfg.precision if saved is not None else None)}
     if resume_from is not None:
         info["resumed_from"] = {"step": ck.read_state(resume_from)["step"], "checkpoint": str(resume_from)}
@@ -179,7 +182,7 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     info["lm_head"] = "labelled positions per row" if cfg.select_logits else "logits_to_keep (batch union)"
     log.info("training precision: %s", info["precision"])
     try:
-        result = run_loop(model, optimizer, scheduler, rows["train"], rows["validation"], cfg, run_dir,
+        result = run_loop(model, optimizer, scheduler, rows["train"], val_rows, cfg, run_dir,
                           resume_from=resume_from, accelerator=accelerator)
         final, state, weights_step = final_weights(model, result, run_dir, accelerator)
         metrics = {**_metrics(result, eff, cfg.lr, skipped, weights_step), "resumed_from_step": result.resumed_from_step}
@@ -298,6 +301,14 @@ def _open_run(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, resume: 
         atomic_write_text(run_dir / "spec.resolved.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         _record(ws, run_id, "running", run_dir, {"run_key": key, "method": spec.train.method}, dataset.version)
     return run_id, run_dir, resume_from, key
+
+
+def validation_sample(rows: list, limit: int, seed: int) -> list:
+    """The rows the periodic validation reads: all of them, or a seeded sample of ``limit`` (in order)."""
+    if not limit or len(rows) <= limit:
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
+    return [rows[i] for i in keep]
 
 
 def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, accelerator, saved_precision=None,
