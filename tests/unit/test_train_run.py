@@ -321,3 +321,72 @@ def test_periodic_validation_reads_a_fixed_sample_of_at_most_eval_rows():
     a, b = validation_sample(rows, 256, 0), validation_sample(rows, 256, 0)
     assert a == b and len(a) == 256 and a == sorted(a)  # the same rows at every validation, in order
     assert validation_sample(rows, 0, 0) == rows and validation_sample(rows[:10], 256, 0) == rows[:10]
+
+
+def test_micro_batches_bound_the_padded_size():
+    from tailorlm.train.loop import micro_batches
+
+    rows = [[[0] * n] for n in (10, 12, 12, 30, 31)]  # one segment per row
+    parts = micro_batches(rows, 40)
+    assert [len(p) for p in parts] == [3, 1, 1]  # 3 x 12 = 36 <= 40; a 30-token row alone; never empty
+    assert micro_batches(rows, 0) == [rows]
+
+
+def test_split_batches_give_the_same_gradient(tiny_model_dir):
+    """max_batch_tokens only changes how a batch is cut into forward passes: the gradient of the step
+    is the unsplit batch's (token-weighted mean loss), to float rounding."""
+    import random
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tailorlm.spec.train import TrainSpec
+    from tailorlm.train.loop import LoopConfig, _Ctx, _train_step
+    from tailorlm.train.tokenize import Encoded
+
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
+                           LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"))
+    rnd = random.Random(0)
+    rows = []
+    for n in (12, 14, 15, 20, 22, 25, 30, 31):  # prompt of n//2 tokens, answer of the rest
+        ids = [rnd.randrange(5, 500) for _ in range(n)]
+        rows.append([Encoded(ids, [-100] * (n // 2) + ids[n // 2:])])
+
+    class Recorder:  # an optimizer that keeps the gradients instead of stepping
+        def __init__(self):
+            self.grads = None
+
+        def step(self):
+            self.grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+        def zero_grad(self, set_to_none=True):
+            model.zero_grad(set_to_none=set_to_none)
+
+    class Flat:  # a constant LR schedule
+        def get_last_lr(self):
+            return [0.0]
+
+        def step(self):
+            pass
+
+    grads = []
+    for cap in (0, 64):  # 64: passes of at most 64 padded tokens (2-4 rows)
+        spec = TrainSpec(batch_size=8, max_batch_tokens=cap, group_by_length=True)
+        opt = Recorder()
+        c = _Ctx(model, opt, Flat(), LoopConfig(spec=spec, lr=0.0, pad_id=0, packed=False), rows,
+                 [sum(len(s) for s in r) for r in rows], 1)
+        row = _train_step(c, 0)
+        grads.append((opt.grads, row["loss"], row["tokens"]))
+    (g0, loss0, tok0), (g1, loss1, tok1) = grads
+    assert g0.keys() == g1.keys() and g0
+    assert loss1 == pytest.approx(loss0, rel=1e-5) and tok1 == tok0
+    for name in g0:
+        assert torch.allclose(g0[name], g1[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_time_budget_defaults_to_fifteen_minutes_on_cpu_only():
+    from tailorlm.spec.train import TrainSpec, time_budget
+
+    assert time_budget(TrainSpec(), "cpu") == 15.0 and time_budget(TrainSpec(), "cuda:0") == 0.0
+    assert time_budget(TrainSpec(max_minutes=0), "cpu") == 0.0 and time_budget(TrainSpec(max_minutes=3), "cuda") == 3

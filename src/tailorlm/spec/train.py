@@ -28,6 +28,16 @@ class LoraSpec(Strict):
     target_modules: str | list[str] = "all-linear"
 
 
+CPU_MINUTES = 15.0  # the time budget of a CPU run when train.max_minutes is not set
+
+
+def time_budget(spec: "TrainSpec", device: str) -> float:
+    """Minutes of optimizer steps allowed (0: no budget): ``max_minutes``, or the CPU default."""
+    if spec.max_minutes is not None:
+        return spec.max_minutes
+    return CPU_MINUTES if str(device).startswith("cpu") else 0.0
+
+
 class TrainSpec(Strict):
     """How the base model is adapted.
 
@@ -44,12 +54,17 @@ class TrainSpec(Strict):
         epochs: passes over the training split (used when ``max_steps`` is 0).
         max_steps: stop after this many optimizer steps (wins over ``epochs`` when > 0).
         max_minutes: time budget for the optimizer steps (validation and checkpoints not counted);
-            0 = none. After 5 steps the run measures its speed and, when the planned steps (from
+            0 = none; unset: :data:`CPU_MINUTES` (15) when training on CPU, none on a GPU, so a first
+            run on a laptop or CI box ends in a bounded time and says what it left out. After 5 steps the run measures its speed and, when the planned steps (from
             ``epochs``/``max_steps``) would take longer, plans fewer: the learning-rate schedule is
             laid over the steps that fit, so it still warms up and decays to its end. A run that
             falls more than 15% behind (the machine slowed) stops at the budget. The report and
             ``TrainRun.metrics`` show the planned and trained steps.
-        batch_size: rows per forward pass; ``grad_accum`` passes make one optimizer step.
+        batch_size: rows per batch; ``grad_accum`` batches make one optimizer step.
+        max_batch_tokens: a batch larger than this many padded tokens (rows x longest row) runs as
+            several forward/backward passes of at most this size, losses weighted so the gradient is
+            the same; bounds activation memory on long rows (batches of 16 rows of 260-400 tokens peaked at
+            14.6 GB in one pass, 6.9 GB in passes of 2,048 tokens, which ran ~15% slower). 0 = one pass per batch. Single process only; not for packed rows.
         labels_in_prompt: list the label set in the fine-tuned model's system prompt (classification).
             Off by default: the model learns the labels from the answers, and a long label list
             repeated in every training row costs most of the compute (base and few-shot prompting
@@ -76,9 +91,11 @@ class TrainSpec(Strict):
     warmup_ratio: float = Field(default=0.05, ge=0.0, lt=1.0)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int = Field(default=0, ge=0)
-    max_minutes: float = Field(default=0.0, ge=0.0, description="time budget for the training steps; 0 = none")
+    max_minutes: float | None = Field(default=None, ge=0.0,
+                                      description="time budget for the training steps; 0 = none; default: 15 on CPU")
     batch_size: int = Field(default=16, ge=1)
     grad_accum: int = Field(default=1, ge=1)
+    max_batch_tokens: int = Field(default=4096, ge=0, description="padded tokens per forward pass; 0 = no split")
     weight_decay: float = Field(default=0.0, ge=0.0)
     max_grad_norm: float = Field(default=1.0, gt=0)
     labels_in_prompt: bool = False

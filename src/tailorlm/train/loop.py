@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..models.compat import cache_kwargs
 from ..spec import TrainSpec
+from ..spec.train import time_budget
 from . import checkpoints as ck
 from .collate import Batch, Row, collate, plan_batches
 from .metrics_writer import MetricsWriter, TrainingDiverged, check_finite
@@ -249,26 +250,61 @@ class _Ctx:
     accelerator: object = None
 
 
+def micro_batches(rows: list[Row], max_tokens: int) -> list[list[Row]]:
+    """Split one batch (rows in plan order, so of similar length) into runs whose padded size (rows x
+    longest row) stays within ``max_tokens``; one row at least per run; ``0``: no split."""
+    if not max_tokens:
+        return [rows]
+    out: list[list[Row]] = [[]]
+    width = 0
+    for row in rows:
+        n = sum(len(s) for s in row)
+        if out[-1] and (len(out[-1]) + 1) * max(width, n) > max_tokens:
+            out.append([])
+            width = 0
+        out[-1].append(row)
+        width = max(width, n)
+    return out
+
+
+def _n_targets(batch: Batch) -> int:
+    """What the batch's mean loss averages over: rows (classifier head) or labelled tokens."""
+    return len(batch.classes) if batch.classes is not None else int((batch.labels[:, 1:] != IGNORE).sum())
+
+
 def _train_step(c: _Ctx, step: int) -> dict:
-    """One optimizer step (``grad_accum`` forward/backward passes); returns its log row."""
+    """One optimizer step (``grad_accum`` forward/backward passes); returns its log row.
+
+    A pass whose padded size exceeds ``train.max_batch_tokens`` runs as several smaller forward and
+    backward passes, each loss weighted by its share of the batch's targets, so the gradient is the
+    batch's (token-weighted mean), with a fraction of the activation memory. Single process only
+    (under ``accelerate`` every process must make the same number of backward calls)."""
     spec, t0 = c.cfg.spec, time.perf_counter()
     loss_sum, tokens = 0.0, 0
+    split = spec.max_batch_tokens if c.accelerator is None else 0
     for m in range(step * spec.grad_accum, (step + 1) * spec.grad_accum):
         epoch, k = divmod(m, c.per_epoch)
         idx = _plan_cache(c.lengths, spec, epoch)[k * c.world + c.rank]
-        batch = collate([c.rows[i] for i in idx], c.cfg.pad_id, c.cfg.packed)
-        with c.cfg.autocast():
-            loss = forward_loss(c.model, batch, c.cfg.offset, c.cfg.device, c.cfg.share_prefix,
-                                c.cfg.select_logits)
-        check_finite(float(loss.detach()), step + 1)
-        if c.accelerator is None:
-            (loss / spec.grad_accum).backward()
-        elif _is_deepspeed(c.accelerator):
-            c.accelerator.backward(loss)  # the engine scales by 1/grad_accum and steps at the boundary
-        else:
-            c.accelerator.backward(loss / spec.grad_accum)
-        loss_sum += float(loss.detach()) / spec.grad_accum
-        tokens += batch.n_tokens
+        parts = [collate(part, c.cfg.pad_id, c.cfg.packed)
+                 for part in micro_batches([c.rows[i] for i in idx], 0 if c.cfg.packed else split)]
+        counts = [_n_targets(b) for b in parts]
+        total = sum(counts) or 1
+        for batch, count in zip(parts, counts):
+            if len(parts) > 1 and not count:
+                continue
+            share = count / total if len(parts) > 1 else 1.0
+            with c.cfg.autocast():
+                loss = forward_loss(c.model, batch, c.cfg.offset, c.cfg.device, c.cfg.share_prefix,
+                                    c.cfg.select_logits)
+            check_finite(float(loss.detach()), step + 1)
+            if c.accelerator is None:
+                (loss * share / spec.grad_accum).backward()
+            elif _is_deepspeed(c.accelerator):
+                c.accelerator.backward(loss)  # the engine scales by 1/grad_accum and steps at the boundary
+            else:
+                c.accelerator.backward(loss / spec.grad_accum)
+            loss_sum += float(loss.detach()) * share / spec.grad_accum
+            tokens += batch.n_tokens
     params = [p for p in c.model.parameters() if p.requires_grad]
     clip = c.accelerator.clip_grad_norm_ if c.accelerator is not None else torch.nn.utils.clip_grad_norm_
     grad_norm = clip(params, spec.max_grad_norm)
@@ -370,6 +406,7 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
             _replan(c, n_steps, state["step"])
     planned = n_steps
     step_times: list[float] = []
+    budget = time_budget(spec, cfg.device)
     monitor = MetricsWriter(run_dir, resume_step=state["step"]) if rank == 0 else None
     if resumed_from and not state["loss_steps"] and monitor:  # a checkpoint from before loss_sum existed
         losses = [r["loss"] for r in monitor.rows if "loss" in r and r["step"] <= resumed_from]
@@ -384,24 +421,23 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
             state["tokens"] += row.pop("tokens")
             seconds = row.pop("seconds")
             state["wall_seconds"] += seconds
-            if spec.max_minutes and not state.get("budget_steps"):
+            if budget and not state.get("budget_steps"):
                 step_times.append(seconds)
                 if len(step_times) > BUDGET_PROBE:  # the first step (warm-up) is not counted
-                    fit = budget_steps(spec.max_minutes, state["wall_seconds"], step, step_times[1:], n_steps,
-                                       accelerator)
+                    fit = budget_steps(budget, state["wall_seconds"], step, step_times[1:], n_steps, accelerator)
                     state["budget_steps"] = fit
                     if fit < n_steps and cfg.make_scheduler is not None:
                         log.warning("train.max_minutes %g: %d of the %d planned steps fit (%.1f s/step); the "
                                     "schedule now ends at step %d. Set train.max_minutes: 0 to train them all.",
-                                    spec.max_minutes, fit, n_steps, state["wall_seconds"] / step, fit)
+                                    budget, fit, n_steps, state["wall_seconds"] / step, fit)
                         n_steps = fit
                         _replan(c, n_steps, step)
                         bar.total = n_steps
                         bar.refresh()
-            if spec.max_minutes and state["wall_seconds"] > spec.max_minutes * 60 * BUDGET_SLACK and step < n_steps:
+            if budget and state["wall_seconds"] > budget * 60 * BUDGET_SLACK and step < n_steps:
                 log.warning("train.max_minutes %g: stopping at step %d of %d (%.1f min of steps, the machine "
                             "slowed down); the learning rate had not decayed to its end.",
-                            spec.max_minutes, step, n_steps, state["wall_seconds"] / 60)
+                            budget, step, n_steps, state["wall_seconds"] / 60)
                 n_steps = step
             row["tokens"] = state["tokens"]
             recent = (recent + [row["loss"]])[-spec.log_every:]
