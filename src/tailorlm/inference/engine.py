@@ -136,8 +136,12 @@ class BatchEngine:
     """Continuous batching on a scheduler thread; up to ``max_queue`` jobs wait for a place."""
 
     def __init__(self, max_queue: int = 16, max_batch: int = 8, observer: StepObserver | None = None,
-                 prefix_cache: bool = True):
+                 prefix_cache: bool = True, min_join: int = 1):
+        """``min_join``: waiting jobs join a running batch only once that many rows are free (1: at
+        once, the server's choice for the time to first token; evaluation joins in larger groups,
+        fewer and fuller prefill passes)."""
         self.max_batch = max(1, max_batch)
+        self.min_join = max(1, min(min_join, self.max_batch))
         self.observer = observer
         self.prefix_cache = prefix_cache
         self._jobs: queue.Queue = queue.Queue(maxsize=max_queue)
@@ -248,6 +252,8 @@ class BatchEngine:
     def _admit(self, block: bool) -> bool:
         """Let waiting jobs join while rows are free; True once the close sentinel was seen."""
         taken, free, stop = [], self.max_batch - self._rows(), False
+        if self._groups and free < self.min_join:
+            return False
         while True:
             item = self._next(block=block and not self._groups and not taken)
             if item is False:
@@ -412,14 +418,16 @@ class _nolock:
 
 
 def run_jobs(jobs: list[Job], max_batch: int, prefix_cache: bool = True,
-             on_done: Callable[[int], None] | None = None) -> list[list[Delta]]:
+             on_done: Callable[[int], None] | None = None, min_join: int | None = None) -> list[list[Delta]]:
     """Run ``jobs`` to the end on a fresh :class:`BatchEngine` (no event loop), in order of
     submission; returns each job's last delta per choice (its finish reason and token count).
 
-    ``on_done(i)`` is called (on the scheduler thread) when job ``i`` ends. Raises the first error
-    a job met.
+    ``on_done(i)`` is called (on the scheduler thread) when job ``i`` ends; ``min_join`` (default a
+    quarter of ``max_batch``) as in :class:`BatchEngine`. Raises the first error a job met.
     """
-    engine = BatchEngine(max_queue=max(1, 2 * max_batch), max_batch=max_batch, prefix_cache=prefix_cache)
+    min_join = max(1, max_batch // 4) if min_join is None else min_join
+    engine = BatchEngine(max_queue=max(1, 2 * max_batch), max_batch=max_batch, prefix_cache=prefix_cache,
+                         min_join=min_join)
     last: list[dict[int, Delta]] = [{} for _ in jobs]
     text: list[dict[int, str]] = [{} for _ in jobs]
     errors: list[BaseException] = []
