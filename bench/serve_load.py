@@ -123,7 +123,7 @@ async def load(url: str, models: list[str], clients: int, requests: int, max_tok
 async def refusal_times(url: str, model: str, fill: int, conns: int, rounds: int, prompt: str) -> dict:
     """Time to a 429 on already-open connections while the server's queue is full.
 
-    ``fill`` long streamed completions fill the batch and the queue; ``conns`` keep-alive
+    ``fill`` long streamed completions (plain continuations, ``max_tokens`` 512) fill the batch and the queue; ``conns`` keep-alive
     connections are opened and warmed (``GET /health``) before; once a probe is refused, ``rounds``
     rounds of ``conns`` concurrent probes (non-streamed, ``max_tokens`` 1) are timed from send to
     the whole response. Returns p50/p95/max in seconds and the statuses seen.
@@ -133,7 +133,8 @@ async def refusal_times(url: str, model: str, fill: int, conns: int, rounds: int
     async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=fill + 1)) as fc, \
             httpx.AsyncClient(timeout=60, limits=limits) as pc:
         await asyncio.gather(*(pc.get(url + "/health") for _ in range(conns)))  # open and warm the connections
-        fillers = [asyncio.create_task(one(fc, url, model, prompt, 512)) for _ in range(fill)]
+        # plain continuations run long (a support prompt is answered in a few tokens): the queue stays full
+        fillers = [asyncio.create_task(one(fc, url, model, PLAIN[i % len(PLAIN)], 512)) for i in range(fill)]
         deadline = time.perf_counter() + 120
         while time.perf_counter() < deadline:  # until the queue is full
             r = await one(pc, url, model, prompt, 1, stream=False)

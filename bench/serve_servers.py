@@ -1,7 +1,9 @@
 """``bench/serve_load.py --setup-default DIR``: set up, start both servers, compare, stop them.
 
 Ours: ``tailorlm serve --open-local`` in the set-up project (``--max-batch``, ``--max-queue``,
-``--max-adapters 4``). The peer: ``transformers serve --continuous-batching`` preloading version
+``--max-adapters 4``, ``--spec tailor.merged.yaml``): against the peer it serves version 1's merged
+export as its base model, so both servers get the same weights under the same model name; the
+version mix uses the 4 registered LoRA versions (adapters on one shared base). The peer: ``transformers serve --continuous-batching`` preloading version
 1's merged export (``--peer-mode plain``: without continuous batching). A server that does not
 answer ``/health`` within ``START_S`` stops the run with the end of its log. Both run as child
 processes of this script, one after the other is measured (never both decoding at once), and are
@@ -87,11 +89,12 @@ def run_with_setup(a: Any, compare: Callable, support_prompts: Callable) -> list
 
     prompts = prompts or PLAIN
     ours_port, peer_port = free_port(), free_port()
-    a.ours, a.ours_model = f"http://127.0.0.1:{ours_port}", s.versions[0]
+    a.ours, a.ours_model = f"http://127.0.0.1:{ours_port}", str(s.merged)  # the same weights and name as the peer's
     a.peer, a.peer_model = f"http://127.0.0.1:{peer_port}", str(s.merged)
     a.mix = a.mix or ",".join(s.versions)
     ours_cmd = [_exe("tailorlm"), "serve", "--open-local", "--port", str(ours_port), "--max-batch", str(a.max_batch),
-                "--max-queue", str(a.max_queue), "--max-adapters", str(len(s.versions)), "--log-level", "warning"]
+                "--max-queue", str(a.max_queue), "--max-adapters", str(len(s.versions)), "--log-level", "warning",
+                "--spec", str(s.merged_spec)]
     cb = ["--continuous-batching"] if a.peer_mode == "continuous-batching" else ["--no-continuous-batching"]
     peer_cmd = [_exe("transformers"), "serve", *cb, "--port", str(peer_port), "--device", "cpu", "--dtype", "float32",
                 str(s.merged)]

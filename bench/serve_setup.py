@@ -6,7 +6,9 @@ prepare``; each version is a LoRA adapter with the project's ``train.lora`` shap
 loaded by the project's model loader, its ``lora_B`` drawn at random (seeded, small: std
 ``B_STD``) instead of trained, saved with ``save_artifact`` (provenance, prompt recipe, tokenizer)
 and registered with ``register_model``. Version 1 is exported merged (``tailorlm models export
---merge``) for the peer server. Each step is skipped when its output already exists, so a second
+--merge``) for the peer server; ``tailor.merged.yaml`` (the project's spec with ``model.base`` set
+to that folder) lets our server serve the same merged weights under the same model name (its base
+alias) next to the registered LoRA versions. Each step is skipped when its output already exists, so a second
 run reuses the first one's setup.
 """
 
@@ -28,6 +30,7 @@ class Setup:
     name: str  # the registered model name
     versions: list[str]  # NAME@1 ... NAME@k
     merged: Path  # version 1 merged into its base (for the peer)
+    merged_spec: Path  # the project's spec with model.base = merged: our server serves it as the base
 
 
 def tailorlm(*args: str, cwd: Path | None = None) -> None:
@@ -111,8 +114,16 @@ def setup_default(root: Path, versions: int = 4, messages: int = 200, base: str 
     merged = root / "merged"
     if not (merged / "config.json").exists():
         tailorlm("models", "export", f"{spec.project}@1", "--merge", "--out", str(merged), cwd=project)
-    return Setup(project, spec.project, [f"{spec.project}@{k}" for k in range(1, versions + 1)], merged)
+    merged_spec = project / "tailor.merged.yaml"
+    if not merged_spec.exists():
+        import yaml
+
+        raw = yaml.safe_load((project / "tailor.yaml").read_text())
+        raw.setdefault("model", {})["base"] = str(merged)
+        merged_spec.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return Setup(project, spec.project, [f"{spec.project}@{k}" for k in range(1, versions + 1)], merged, merged_spec)
 
 
 def describe(s: Setup) -> str:
-    return json.dumps({"project": str(s.project), "versions": s.versions, "merged": str(s.merged)})
+    return json.dumps({"project": str(s.project), "versions": s.versions, "merged": str(s.merged),
+                       "merged_spec": str(s.merged_spec)})
