@@ -123,8 +123,8 @@ async def load(url: str, models: list[str], clients: int, requests: int, max_tok
 async def refusal_times(url: str, model: str, fill: int, conns: int, rounds: int, prompt: str) -> dict:
     """Time to a 429 on already-open connections while the server's queue is full.
 
-    ``fill`` long streamed completions (plain continuations, ``max_tokens`` 512) fill the batch and the queue; ``conns`` keep-alive
-    connections are opened and warmed (``GET /health``) before; once a probe is refused, ``rounds``
+    ``fill`` long streamed completions (plain continuations, ``max_tokens`` 512) fill the batch and
+    the queue; ``conns`` keep-alive connections are opened and warmed (``GET /health``) before; once a probe is refused, ``rounds``
     rounds of ``conns`` concurrent probes (non-streamed, ``max_tokens`` 1) are timed from send to
     the whole response. Returns p50/p95/max in seconds and the statuses seen.
     """
@@ -211,7 +211,8 @@ def args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--max-batch", type=int, default=16, help="setup: our server's --max-batch")
     ap.add_argument("--max-queue", type=int, default=32, help="setup: our server's --max-queue")
-    ap.add_argument("--fill", type=int, default=0, help="long requests that fill the queue (0: max-batch + max-queue + 8)")
+    ap.add_argument("--fill", type=int, default=0,
+                    help="long requests that fill the queue (0: max-batch + max-queue + 8)")
     ap.add_argument("--probe-conns", type=int, default=16, help="open connections the 429 probes use")
     ap.add_argument("--probe-rounds", type=int, default=5)
     ap.add_argument("--peer-mode", choices=["continuous-batching", "plain"], default="continuous-batching",

@@ -3,8 +3,8 @@
 Ours: ``tailorlm serve --open-local`` in the set-up project (``--max-batch``, ``--max-queue``,
 ``--max-adapters 4``, ``--spec tailor.merged.yaml``): against the peer it serves version 1's merged
 export as its base model, so both servers get the same weights under the same model name; the
-version mix uses the 4 registered LoRA versions (adapters on one shared base). The peer: ``transformers serve --continuous-batching`` preloading version
-1's merged export (``--peer-mode plain``: without continuous batching). A server that does not
+version mix uses the 4 registered LoRA versions (adapters on one shared base). The peer:
+``transformers serve --continuous-batching`` preloading version 1's merged export (``--peer-mode plain``: without continuous batching). A server that does not
 answer ``/health`` within ``START_S`` stops the run with the end of its log. Both run as child
 processes of this script, one after the other is measured (never both decoding at once), and are
 stopped (SIGTERM, then SIGKILL) when the run ends.
