@@ -217,6 +217,8 @@ def args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--probe-rounds", type=int, default=5)
     ap.add_argument("--peer-mode", choices=["continuous-batching", "plain"], default="continuous-batching",
                     help="setup: how the peer runs (plain: transformers serve without continuous batching)")
+    ap.add_argument("--peer-kv-tokens", type=int, default=16384,
+                    help="setup: tokens the peer's paged KV cache holds (about 46 KB each for SmolLM2-135M)")
     ap.add_argument("--no-check", action="store_true")
     a = ap.parse_args(argv)
     a.fill = a.fill or a.max_batch + a.max_queue + 8

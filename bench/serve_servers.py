@@ -27,6 +27,7 @@ import httpx
 from serve_setup import describe, setup_default
 
 START_S = 300
+CB_BLOCK = 32  # tokens per block of the peer's paged KV cache
 
 
 def free_port() -> int:
@@ -95,7 +96,11 @@ def run_with_setup(a: Any, compare: Callable, support_prompts: Callable) -> list
     ours_cmd = [_exe("tailorlm"), "serve", "--open-local", "--port", str(ours_port), "--max-batch", str(a.max_batch),
                 "--max-queue", str(a.max_queue), "--max-adapters", str(len(s.versions)), "--log-level", "warning",
                 "--spec", str(s.merged_spec)]
-    cb = ["--continuous-batching"] if a.peer_mode == "continuous-batching" else ["--no-continuous-batching"]
+    # The peer's paged KV cache is sized explicitly: left to itself on CPU it reserved ~8 GB and was
+    # killed for memory on the 23 GB development machine.
+    cb = (["--continuous-batching", "--cb-block-size", str(CB_BLOCK), "--cb-num-blocks",
+           str(max(1, a.peer_kv_tokens // CB_BLOCK))] if a.peer_mode == "continuous-batching"
+          else ["--no-continuous-batching"])
     peer_cmd = [_exe("transformers"), "serve", *cb, "--port", str(peer_port), "--device", "cpu", "--dtype", "float32",
                 str(s.merged)]
     print(f"ours: {' '.join(ours_cmd)}\npeer: {' '.join(peer_cmd)}", flush=True)
