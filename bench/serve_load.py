@@ -124,7 +124,7 @@ async def refusal_times(url: str, model: str, fill: int, conns: int, rounds: int
     """Time to a 429 on already-open connections while the server's queue is full.
 
     ``fill`` long streamed completions (plain continuations, ``max_tokens`` 512) fill the batch and
-    the queue; ``conns`` keep-alive connections are opened and warmed (``GET /health``) before; once a probe is refused, ``rounds``
+    the queue; ``conns`` keep-alive connections (re-warmed before every round) are opened and warmed (``GET /health``) before; once a probe is refused, ``rounds``
     rounds of ``conns`` concurrent probes (non-streamed, ``max_tokens`` 1) are timed from send to
     the whole response. Returns p50/p95/max in seconds and the statuses seen.
     """
@@ -135,15 +135,22 @@ async def refusal_times(url: str, model: str, fill: int, conns: int, rounds: int
         await asyncio.gather(*(pc.get(url + "/health") for _ in range(conns)))  # open and warm the connections
         # plain continuations run long (a support prompt is answered in a few tokens): the queue stays full
         fillers = [asyncio.create_task(one(fc, url, model, PLAIN[i % len(PLAIN)], 512)) for i in range(fill)]
+        async def probe() -> dict:
+            try:
+                return await one(pc, url, model, prompt, 1, stream=False)
+            except httpx.TransportError:  # a connection the server closed (keep-alive timeout): not a refusal
+                return {"status": -1, "latency": float("nan")}
+
         deadline = time.perf_counter() + 120
         while time.perf_counter() < deadline:  # until the queue is full
-            r = await one(pc, url, model, prompt, 1, stream=False)
-            if r["status"] == 429:
+            if (await probe())["status"] == 429:
                 break
             await asyncio.sleep(0.05)
         times = []
         for _ in range(rounds):
-            out = await asyncio.gather(*(one(pc, url, model, prompt, 1, stream=False) for _ in range(conns)))
+            # re-warm every connection first (uvicorn closes idle keep-alive connections after 5 s)
+            await asyncio.gather(*(pc.get(url + "/health") for _ in range(conns)), return_exceptions=True)
+            out = await asyncio.gather(*(probe() for _ in range(conns)))
             for r in out:
                 statuses[r["status"]] = statuses.get(r["status"], 0) + 1
                 if r["status"] == 429:
