@@ -7,8 +7,10 @@
 Every path builds prompts with ``tailorlm.prompting.build_messages`` (classification, the support
 template's labels) and decodes greedily with the same ``max_new_tokens``:
 
-* **ours**: ``tailorlm.inference.generate`` (length-sorted batches, left padding, the shared prompt
-  prefix's KV cache computed once, stop when every row hit EOS);
+* **ours**: ``tailorlm.inference.generate``, the serving engine (continuous batching of
+  length-sorted jobs, joining jobs prefilled together from the shared prompt prefix's KV cache);
+* **static batches** (the earlier evaluation path): ``tailorlm.inference.generate_static``, fixed
+  length-sorted batches with the prefix cache, each decoded until every row hit EOS;
 * **batched generate** (the competent baseline): the same length-sorted batches of Hugging Face
   ``model.generate`` with left padding, and no prefix cache;
 * **one-by-one**: ``model.generate`` once per example (the naive loop).
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from tailorlm.evaluate.runner import max_new_tokens
-    from tailorlm.inference import encode_chats, generate, generate_one_by_one
+    from tailorlm.inference import encode_chats, generate, generate_one_by_one, generate_static
     from tailorlm.models import load_base
     from tailorlm.prompting import build_messages
     from tailorlm.spec import ObjectiveSpec
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     kw = {"max_new_tokens": budget, "progress": False, "autocast": args.autocast}
     paths = {
         "ours": lambda p, b: generate(loaded, p, batch_size=b, **kw),
+        "static batches (the earlier eval path)": lambda p, b: generate_static(loaded, p, batch_size=b, **kw),
         "batched generate (left padding, no prefix cache)":
             lambda p, b: generate(loaded, p, batch_size=b, prefix_cache=False, **kw),
         "one-by-one generate": lambda p, b: generate_one_by_one(loaded, p, **kw),

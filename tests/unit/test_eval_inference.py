@@ -52,24 +52,26 @@ def test_batched_and_prefix_cached_match_one_by_one(peaky_model, tokenizer):
     assert [g.prompt_tokens for g in cached] == [len(p) for p in prompts]
 
 
-def test_latency_is_attributed_per_example_and_sums_to_batch_time(peaky_model, tokenizer, monkeypatch):
+def test_latency_is_each_examples_share_of_the_forward_passes_it_was_in(peaky_model, tokenizer, monkeypatch):
     import types
 
-    from tailorlm import inference
+    from tailorlm.inference import engine
 
-    # A fake clock: each batch takes exactly 125 ms, so the shares can be checked without timing anything.
-    ticks = iter(range(1000))
-    monkeypatch.setattr(inference, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) * 0.125))
+    # A fake clock: every forward pass (prefill or decoding step) takes exactly 125 ms.
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(engine, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) * 0.125))
     prompts = _prompts(tokenizer, 6)
-    gens = generate(peaky_model, prompts, max_new_tokens=3, batch_size=3, progress=False, autocast="off",
-                    prefix_cache=False)
-    assert all(1 <= g.completion_tokens <= 3 for g in gens)
-    order = sorted(range(6), key=lambda i: len(prompts[i]))  # how generate() forms its batches
-    for batch in (order[:3], order[3:]):
-        assert sum(gens[i].latency_ms for i in batch) == pytest.approx(125.0)  # t1 - t0 of that batch
-        work = {i: gens[i].prompt_tokens + gens[i].completion_tokens for i in batch}
-        for i in batch:  # each example's share is its share of the tokens computed
-            assert gens[i].latency_ms == pytest.approx(125.0 * work[i] / sum(work.values()))
+    gens = generate(peaky_model, prompts, max_new_tokens=3, batch_size=6, progress=False, autocast="off",
+                    prefix_cache=False)  # all six join at once: one prefill pass, then decoding steps
+    counts = [g.completion_tokens for g in gens]
+    assert all(1 <= c <= 3 for c in counts)
+    own = [g.prompt_tokens for g in gens]  # no prefix cache: every prompt token is computed
+    for g, c, n in zip(gens, counts, own):
+        prefill_share = 125.0 * n / sum(own)  # the prefill pass, split by tokens computed
+        step_shares = sum(125.0 / sum(1 for d in counts if d > k) for k in range(1, c))  # rows alive in step k
+        assert g.latency_ms == pytest.approx(prefill_share + step_shares)
+    passes = 1 + max(counts) - 1
+    assert sum(g.latency_ms for g in gens) == pytest.approx(125.0 * passes)  # the shares add up to the wall time
 
 
 def test_stops_at_eos(tokenizer):

@@ -1,20 +1,22 @@
-"""Batched greedy generation: the engine behind evaluation (and, later, serving).
+"""Greedy generation for evaluation, through the serving engine; the engine's building blocks.
 
-Prompts are tokenized once, sorted by length (so a batch holds prompts of similar length and little
-padding is computed), left-padded (so every sequence's next token sits in the last column) and
-decoded greedily until every sequence in the batch has produced EOS or ``max_new_tokens`` is reached.
+:func:`generate` (what ``tailorlm eval`` calls) submits every prompt, in length order, as a greedy
+job to the same continuous-batching :class:`~tailorlm.inference.engine.BatchEngine` that
+``tailorlm serve`` runs, so a greedy request gets the same answer from both (unit-tested). Rows
+join the running batch as others finish; the jobs that join together are prefilled in one forward
+pass, each from the shared prefix's key/value cache (system prompt with the label list, few-shot
+turns): row layout ``[prefix][pad...][own tokens]`` with the pads masked out and skipped by the
+position ids, which gives the same answers as plain left-padded ``generate`` (unit-tested).
 
-Shared-prefix cache: the tokens every prompt starts with (system prompt with the label list, few-shot
-turns) are run through the model once; each batch starts from a copy of that key/value cache and
-computes only its own tokens. Row layout ``[prefix][pad...][suffix]`` with the pads masked out and
-skipped by the position ids gives the same answers as plain left-padded ``generate`` (unit-tested).
+Latency definition (documented in docs/evaluation.md): each forward pass's wall time is split among
+the examples in it in proportion to the tokens each one computed in that pass (prompt tokens not
+covered by the prefix cache in its prefill, one per decoding step); an example's latency is the sum
+of its shares. It is the amortized compute time one request costs when requests are served in
+batches of ``batch_size``; the per-example values sum to the time spent in forward passes.
+``bench/eval_throughput.py`` reports unbatched latency for comparison.
 
-Latency definition (documented in docs/evaluation.md): a batch's wall time is attributed to its
-examples in proportion to the tokens each one processed (prompt tokens not covered by the prefix
-cache + generated tokens). It is the amortized
-compute time one request costs when requests are served in batches of ``batch_size``; the per-example
-values of a batch sum to that batch's wall time. ``bench/eval_throughput.py`` reports unbatched
-latency for comparison.
+:func:`generate_static` is the earlier static-batch path (fixed length-sorted batches decoded to
+their longest answer), kept as the benchmark's comparison point.
 """
 
 from __future__ import annotations
@@ -201,7 +203,51 @@ def _trim_rows(rows: list[list[int]], stops: set[int]) -> tuple[list[list[int]],
 def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int = 16, batch_size: int = 32,
              progress: bool = True, desc: str = "generate", prefix_cache: bool = True,
              autocast: str | bool | None = None) -> list[Generation]:
-    """Generate greedily for every prompt (token ids), in length-sorted batches.
+    """Generate greedily for every prompt (token ids) through the serving engine.
+
+    Args:
+        loaded: a ``tailorlm.models.LoadedModel`` (model, tokenizer, ``autocast()``).
+        prompts: token ids per example (see :func:`encode_chats`).
+        max_new_tokens: generation budget per example.
+        batch_size: rows decoded together (the engine's ``max_batch``).
+        progress: show a progress bar (tqdm, on stderr).
+        desc: progress bar label.
+        prefix_cache: reuse the key/value cache of the prefix prompts share (system prompt,
+            few-shot turns).
+        autocast: see :func:`autocast_context`.
+
+    Returns:
+        One :class:`Generation` per prompt, in the input order.
+    """
+    from tqdm.auto import tqdm
+
+    from .decode import SamplingParams
+    from .engine import Job, run_jobs
+
+    if not prompts:
+        return []
+    loaded.model.eval()
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths join together
+    params = SamplingParams(max_tokens=max_new_tokens, temperature=0)
+    jobs = [Job(loaded, list(prompts[i]), params, autocast=autocast) for i in order]
+    bar = tqdm(total=len(prompts), desc=desc, unit="ex", disable=not progress, leave=False)
+    try:
+        ends = run_jobs(jobs, batch_size, prefix_cache, on_done=lambda _: bar.update(1))
+    finally:
+        bar.close()
+    results: list[Generation | None] = [None] * len(prompts)
+    for i, job, (end,) in zip(order, jobs, ends):
+        results[i] = Generation(text=end.text.strip(), prompt_tokens=len(prompts[i]),
+                                completion_tokens=end.completion_tokens, latency_ms=job.compute_s * 1000.0,
+                                finished=end.finish_reason == "stop")
+    return [r for r in results if r is not None]
+
+
+def generate_static(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int = 16, batch_size: int = 32,
+                    progress: bool = True, desc: str = "generate", prefix_cache: bool = True,
+                    autocast: str | bool | None = None) -> list[Generation]:
+    """Generate greedily for every prompt (token ids), in fixed length-sorted batches (the earlier
+    evaluation path, kept for ``bench/eval_throughput.py``).
 
     Args:
         loaded: a ``tailorlm.models.LoadedModel`` (model, tokenizer, ``autocast()``).
