@@ -19,7 +19,7 @@ so skipping it loses nothing:
   when it has one of those. Before, such texts were read whole (a quarter of the held-out set).
 
 The rules leave the scrubber's output unchanged on the tuning, labelled and both held-out sets
-and on the support-answers workload, with 26-31% fewer tokens through NER on the held-out sets
+and on the support-answers workload, with a third fewer tokens through NER on the held-out sets
 (``bench/data_pipeline.py`` measures the speed).
 """
 
