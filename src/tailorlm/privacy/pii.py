@@ -15,10 +15,10 @@
   spaCy small English pipeline republished on PyPI (so ``pip install`` brings it; there is no model
   hub here). It is loaded by package path with only its ``ner`` pipe (it has its own tok2vec); lower-case
   forms stand in for lemmas in Presidio's context-word matching.
-* Speed: texts are run through ``nlp.pipe`` in batches; NER reads only the sentences that have a
-  capitalized word outside sentence starts (elsewhere there is nothing for it to find; uncased texts
-  are read whole); recognizers run only for the configured entities. ``bench/data_pipeline.py``
-  measures this against a per-record ``AnalyzerEngine.analyze``.
+* Speed: texts are run through ``nlp.pipe`` in batches; NER reads only the sentences where it can
+  find a span the scrubber would keep (:mod:`tailorlm.privacy.pii_gate`); recognizers run only for
+  the configured entities that a cheap regex says could occur. ``bench/data_pipeline.py`` measures
+  this against Presidio's ``BatchAnalyzerEngine``.
 * Placeholders are typed and consistent within a record: the same value becomes the same
   ``<PERSON_1>`` in every field of that record.
 """
@@ -36,10 +36,11 @@ from typing import Any, Sequence
 
 from .pii_filters import (allow_phrases, find_slots, is_allowed, keep_uncased_ner, split_at_newlines, touches,
                           trim_edges, uncased)
-from .pii_names import GREETINGS, has_name_word, is_first_name, truecase, uncased_first_names
+from .pii_gate import CONTEXT_SENTENCES, needs_ner, ner_segments, ner_view  # noqa: F401
+from .pii_names import GREETINGS, is_first_name, uncased_first_names
 from .pii_presidio import PERSON_CUES, quiet, build_registry, context_enhancer, offline_email_recognizer  # noqa: F401
 from .pii_recognizers import DEFAULT_PHONE_REGIONS
-from .pii_vocab import GENERIC_TERMS, MONTHS, UI_WORDS, WEEKDAYS, ordinary_phrase
+from .pii_vocab import GENERIC_TERMS, ordinary_phrase
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,6 @@ NER_MAPPING = {
 }
 NER_IGNORE = ["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCENT", "PRODUCT",
               "QUANTITY", "WORK_OF_ART"]
-# Capitalized words that start sentences or are common in messages but are never names by themselves.
-_COMMON_CAPS = {"i", "i'm", "i've", "i'll", "i'd", "hi", "hello", "hey", "dear", "thanks", "thank", "please",
-                "ok", "okay", "yes", "no", "regards", "best", "kind", "sincerely"}
 _WORD2 = re.compile(r"[^\W\d_]{2,}")  # a word of two or more letters, in any script
 
 
@@ -70,10 +68,6 @@ def plausible_ner_span(span: str, allow: Sequence[str] = ()) -> bool:
     if not _WORD2.search(text) or text.lower() in GENERIC_TERMS or any(c.isdigit() for c in text):
         return False  # names, companies and places have no digits: "case CS-274593" and "Model B-823" are ids
     return not any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.IGNORECASE) for a in allow if a.strip())
-
-
-_CAP_WORD = re.compile(r"(?<![\w'’])([A-Z][\w'’-]*)")
-_SENTENCE_END = re.compile(r"[.!?:;\n\"'(]\s{0,3}$")  # tested on the few characters before a word
 
 
 # Cheap regex tests that rule an entity out for a text, so its (slower) recognizers are not run:
@@ -106,67 +100,6 @@ def spacy_model_path(package: str = SPACY_PACKAGE) -> Path | None:
     return found[0] if found else None
 
 
-def _has_candidate(text: str) -> bool:
-    """True when ``text`` has a capitalized word or a first name in any case (see :func:`needs_ner`)."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    if has_name_word(text):  # "Thanks. I met john smith at the branch." has no capital to go by
-        return True
-    for m in _CAP_WORD.finditer(text):
-        word = m.group(1)
-        low = word.lower()
-        if low in _COMMON_CAPS or low in UI_WORDS or low in MONTHS or low in WEEKDAYS:
-            continue  # "Order History", "Monday": an NER span of such words alone is dropped anyway
-        start = m.start()
-        if (start == 0 or _SENTENCE_END.search(text[max(0, start - 4):start])) and low in STOP_WORDS:
-            continue
-        return True
-    return False
-
-
-def needs_ner(text: str) -> bool:
-    """True when NER could find something: a capitalized word that could be a name, or a first name.
-
-    A first name of the lexicon (:mod:`tailorlm.privacy.pii_names`) counts in any case; interface and
-    calendar words (:mod:`tailorlm.privacy.pii_vocab`) do not. A capitalized sentence-initial word counts too unless it is a stop word or a greeting, so
-    "John called me" still goes through NER while "The card is gone" does not. A text with no
-    capital letter at all (a writer who never capitalizes) always goes through NER: there the
-    absence of capitals says nothing.
-    """
-    return text == text.lower() or _has_candidate(text)
-
-
-CONTEXT_SENTENCES = 1  # neighbours read with each candidate sentence: "Regards,\nAna Lima" needs its line above
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[ \t]+(?=\S)|\s*\n\s*")
-
-
-def ner_segments(text: str) -> list[tuple[int, int]]:
-    """The (start, end) character ranges of ``text`` that NER must read.
-
-    An uncased text is read whole. Otherwise the text is cut into sentences and lines, and only
-    the sentences with a candidate word (:func:`needs_ner`) are read, each with its neighbours
-    (:data:`CONTEXT_SENTENCES`) so the model sees the context it would see in the whole text:
-    long messages' other sentences ("My card is gone.", "I have tried twice.") cost nothing.
-    """
-    if not needs_ner(text) or not text.strip():
-        return []
-    if text == text.lower():
-        return [(0, len(text))]
-    cuts = [0, *(x for m in _SENTENCE_BREAK.finditer(text) for x in (m.start(), m.end())), len(text)]
-    sents = [(a, b) for a, b in zip(cuts[::2], cuts[1::2]) if b > a]
-    hits = [i for i, (a, b) in enumerate(sents) if _has_candidate(text[a:b])]
-    keep = sorted({j for i in hits for j in range(i - CONTEXT_SENTENCES, i + CONTEXT_SENTENCES + 1)
-                   if 0 <= j < len(sents)})
-    out: list[tuple[int, int]] = []
-    for n, j in enumerate(keep):
-        a, b = sents[j]
-        if n and keep[n - 1] == j - 1:  # consecutive sentences: one run
-            out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
-
-
 _SENT_START = re.compile(r"(?:^|[.!?:\n]\s*)$")
 # A salutation opening the text or a line: the word after its comma starts the message ("Hi, Whn will...").
 _AFTER_SALUTATION = re.compile(rf"(?:^|\n)[ \t]*{GREETINGS}(?:[ \t]+(?:there|team|support|all|everyone|sir|madam))?"
@@ -192,17 +125,6 @@ def sentence_initial_word(text: str, start: int, end: int) -> bool:
     if not _SENT_START.search(text[max(0, start - 3):start]) and not _after_salutation(text, start):
         return False
     return not is_first_name(value.strip())
-
-
-def ner_view(text: str) -> str:
-    """What NER reads for ``text``: first names truecased; a text in capitals read in lower case first.
-
-    Same length as ``text``, so NER's offsets are offsets in ``text``.
-    """
-    letters = [c for c in text if c.isalpha()]
-    if letters and text == text.upper() and len(text.lower()) == len(text):
-        text = text.lower()  # "PLEASE HELP, JOHN SMITH HERE": capitals say nothing about names
-    return truecase(text)
 
 
 def _engine_class():
@@ -232,18 +154,25 @@ def _engine_class():
         def _doc_to_nlp_artifact(self, doc, language: str):
             """As upstream, with lower-case forms as lemmas (Presidio matches context words on lemmas).
 
-            The model has no lemmatizer; reading the forms and offsets as arrays instead of creating a
-            ``Token`` per word is about a tenth of the PII step's time.
+            The model has no lemmatizer; reading the forms, offsets and stop/punctuation flags as
+            arrays instead of creating a ``Token`` per word, and picking Presidio's context keywords
+            from them instead of a vocabulary lookup per word, is about a seventh of the PII step's time.
             """
             from presidio_analyzer.nlp_engine import NlpArtifacts
-            from spacy.attrs import IDX, LOWER
+            from spacy.attrs import IDX, IS_PUNCT, IS_STOP, LOWER
 
-            arr = doc.to_array([LOWER, IDX]).tolist() if len(doc) else []
+            arr = doc.to_array([LOWER, IDX, IS_STOP, IS_PUNCT]).tolist() if len(doc) else []
             strings = doc.vocab.strings
+            lemmas = [strings[row[0]] for row in arr]
             entities, scores = self._get_updated_entities(self._get_entities(doc), self._get_scores_for_entities(doc))
-            return NlpArtifacts(entities=entities, tokens=doc, tokens_indices=[i for _, i in arr],
-                                lemmas=[strings[h] for h, _ in arr], nlp_engine=self, language=language,
-                                scores=scores)
+            art = NlpArtifacts(entities=entities, tokens=doc, tokens_indices=[row[1] for row in arr], lemmas=lemmas,
+                               nlp_engine=None, language=language, scores=scores)  # None: keywords set below
+            # Presidio's NlpArtifacts.set_keywords, from the arrays (stop and punctuation flags do not
+            # depend on case, so the token's flag is the lower-case form's).
+            art.keywords = [part for lemma, row in zip(lemmas, arr) if not row[2] and not row[3]
+                            and lemma not in ("-PRON-", "be") for part in lemma.split(":")]
+            art.nlp_engine = self
+            return art
 
         def artifacts(self, texts: Sequence[str], batch_size: int = 256) -> list:
             """NlpArtifacts per text; NER reads only the sentences where it can find something.

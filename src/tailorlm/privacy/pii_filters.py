@@ -22,7 +22,8 @@ from typing import Iterable, Sequence
 
 SLOT = re.compile(r"\{\{[^{}\n]{1,60}\}\}|\{[A-Za-z_][\w .-]{0,40}\}|<[A-Za-z_][\w .-]{0,40}>|"
                   r"\[[^\W\d][^\[\]\n\d@]{0,40}\]")
-_PLACE_CUE = re.compile(r"\b(?:in|from|to|at|near|moved to|live in|living in|based in|visiting|city of)[ \t]+$",
+PLACE_CUES = r"(?:in|from|to|at|near|moved to|live in|living in|based in|visiting|city of)"  # before a place
+_PLACE_CUE = re.compile(rf"\b{PLACE_CUES}[ \t]+$",
                         re.IGNORECASE)
 ORDINARY = frozenset("""
 please urgent mobile problem address update visa card account bank help app phone fee fees refund payment order

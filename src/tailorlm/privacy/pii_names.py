@@ -72,6 +72,7 @@ def _deaccent(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # called per word, several times per text
 def is_first_name(word: str) -> bool:
     """True when ``word`` (any case, accents or not: "Pénélope") is a lexicon first name.
 
