@@ -38,6 +38,15 @@ def test_typed_placeholders_are_consistent_within_a_record(scrubber):
     assert counts["PERSON"] == 2 and counts["ACCOUNT_NUMBER"] == 1
 
 
+def test_one_placeholder_for_a_value_whatever_its_case_within_a_record(scrubber):
+    """The support workload's customer signs "aisha" and the answer greets "Aisha": one person, one
+    placeholder (they were <PERSON_1> and <PERSON_2>, so the answer's name could not be learnt)."""
+    fields = ["please cancel purchase 3406303501 for the yoga mat. regards, aisha",
+              "Hello Aisha, I understand you'd like to cancel purchase 3406303501."]
+    [(texts, _)] = scrubber.scrub_records([fields])
+    assert texts[0].endswith("regards, <PERSON_1>") and texts[1].startswith("Hello <PERSON_1>,"), texts
+
+
 def test_numbering_restarts_per_record_and_counts_distinct_values(scrubber):
     out = scrubber.scrub_records([["Mail a@example.com and b@example.org, then a@example.com"],
                                   ["Mail c@example.com"]])

@@ -282,6 +282,13 @@ def chunk_text(text: str, size: int) -> list[tuple[int, str]]:
     return out
 
 
+
+def same_value(value: str) -> str:
+    """What makes two found values the same person, place or number within a record: case and runs
+    of whitespace do not count ("aisha" signing the message and "Aisha" greeted in the answer get one
+    placeholder, so a model trained on the record can learn to copy it)."""
+    return " ".join(value.split()).casefold()
+
 class Scrubber:
     """Detect and replace PII in batches of records.
 
@@ -385,13 +392,14 @@ class Scrubber:
         if not results:
             return text, Counter()
         for r in sorted(results, key=lambda r: r.start):  # number placeholders in reading order
-            key = (r.entity_type, text[r.start:r.end])
+            key = (r.entity_type, same_value(text[r.start:r.end]))
             if key not in mapping:
                 n = 1 + sum(1 for k in mapping if k[0] == r.entity_type)
                 mapping[key] = f"<{r.entity_type}_{n}>"
 
         def operator(entity: str) -> OperatorConfig:
-            return OperatorConfig("custom", {"lambda": lambda value: mapping.get((entity, value), f"<{entity}>")})
+            return OperatorConfig("custom", {"lambda": lambda value: mapping.get((entity, same_value(value)),
+                                                                                 f"<{entity}>")})
 
         ops = {e: operator(e) for e in {r.entity_type for r in results}}
         out = self.anonymizer.anonymize(text=text, analyzer_results=results, operators=ops)
