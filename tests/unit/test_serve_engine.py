@@ -4,6 +4,7 @@ exactly as each does alone; a burst past the queue gives only 200s and 429s; /me
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
@@ -61,8 +62,13 @@ def _lined_up(live, n_waiting: int, fire, n_answered: int = 0) -> list:
     threads = [threading.Thread(target=lambda i=i, f=f: results.__setitem__(i, f())) for i, f in enumerate(fire)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 60
     while engine.queue_depth < n_waiting or sum(r is not None for r in results) < n_answered:
         threads[0].join(0.02)
+        if time.monotonic() > deadline:  # a request that never reached the queue: say what it got
+            engine.resume()
+            got = [(r.status_code, r.text[:300]) if r is not None else None for r in results]
+            pytest.fail(f"requests not lined up after 60 s: queue depth {engine.queue_depth}, answers {got}")
     engine.resume()
     for t in threads:
         t.join(120)

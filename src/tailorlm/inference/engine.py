@@ -261,6 +261,9 @@ class BatchEngine:
             if item is None:
                 stop = True
                 break
+            if not self._open.is_set():  # paused while this call waited for a job: hold it back
+                self._held.appendleft(item)
+                break
             rows = max(1, item[0].params.n)
             if (self._groups or taken) and rows > free:
                 self._held.appendleft(item)
