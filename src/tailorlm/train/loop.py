@@ -397,6 +397,7 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
     state = {"step": 0, "tokens": 0, "wall_seconds": 0.0, "best_eval_loss": None, "best_step": None,
              "bad_evals": 0, "last_eval_loss": None, "loss_sum": 0.0, "loss_steps": 0, "precision": cfg.precision}
     resumed_from = None
+    planned = n_steps  # what the data and epochs ask for (the time budget may plan fewer)
     if resume_from is not None:
         state.update(ck.load_checkpoint(resume_from, model, optimizer, scheduler, accelerator))
         resumed_from = state["step"]
@@ -404,7 +405,6 @@ def run_loop(model, optimizer, scheduler, train_rows: list[Row], val_rows: list[
         if state.get("budget_steps") and cfg.make_scheduler is not None:  # the time budget's plan, kept
             n_steps = int(state["budget_steps"])
             _replan(c, n_steps, state["step"])
-    planned = n_steps
     step_times: list[float] = []
     budget = time_budget(spec, cfg.device)
     monitor = MetricsWriter(run_dir, resume_step=state["step"]) if rank == 0 else None
