@@ -61,6 +61,8 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 # Written into every folder tailorlm builds; only a folder holding it may be replaced without --force.
 MARKER = ".tailorlm-output"
+# A version's training rows for its prompt recipe's retrieved examples (tailorlm.rag.examples).
+RETRIEVAL_EXAMPLES = "retrieval_examples.jsonl"
 _MARKER_TEXT = json.dumps({"written_by": "tailorlm", "replaceable": True,
                            "note": "tailorlm replaces this folder when asked to write here again"}) + "\n"
 

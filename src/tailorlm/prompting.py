@@ -27,12 +27,15 @@ def system_prompt(objective: ObjectiveSpec, labels: Sequence[str] = (), list_lab
     return text
 
 
-def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: bool, tokenizer: Any = None) -> dict:
+def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: bool, tokenizer: Any = None,
+                  retrieved_examples: int = 0) -> dict:
     """How a trained version's prompts are built, stored with the version (``provenance.json``) so
     evaluation and serving rebuild exactly the training prompt.
 
     Keys: ``format`` (``chat_template``: the tokenizer's own template, assistant header appended),
-    ``task``, ``system`` (the system turn), ``labels``, ``labels_in_prompt`` and ``stop`` (EOS).
+    ``task``, ``system`` (the system turn), ``labels``, ``labels_in_prompt``, ``stop`` (EOS) and
+    ``retrieved_examples`` (how many nearest training examples go before the message as prior turns;
+    their rows are the version's ``retrieval_examples.jsonl``, see :mod:`tailorlm.rag.examples`).
     """
     return {
         "format": "chat_template",
@@ -41,6 +44,7 @@ def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: 
         "labels": list(objective.labels or labels),
         "labels_in_prompt": bool(list_labels and objective.task == "classification"),
         "stop": [tokenizer.eos_token] if tokenizer is not None and tokenizer.eos_token else [],
+        "retrieved_examples": int(retrieved_examples),
     }
 
 

@@ -102,3 +102,21 @@ def test_stops_at_eos(tokenizer):
     comps, counts, done = generate_batch_prefixed(lm.model, tokenizer, Cache(), 2, [p[2:] for p in prompts], 8,
                                                   [tokenizer.eos_token_id], torch.no_grad())
     assert comps == [[], [], []] and counts == [1, 1, 1] and done == [True, True, True]
+
+
+def test_answering_in_bf16_casts_the_weights_once_and_off_keeps_fp32(tiny_model_dir):
+    """``for_inference``: bf16 chosen -> bf16 weights and plain forward passes (no autocast re-casting
+    each weight per pass); ``off`` -> the fp32 weights untouched; calling it again is harmless."""
+    import contextlib
+
+    import torch
+
+    from tailorlm.models import load_base
+    from tailorlm.models.precision import for_inference
+
+    kept = for_inference(load_base(str(tiny_model_dir), device="cpu", dtype="float32"), "off")
+    assert next(kept.model.parameters()).dtype == torch.float32 and not kept.inference_bf16
+    cast = for_inference(load_base(str(tiny_model_dir), device="cpu", dtype="float32"), "on")
+    assert {p.dtype for p in cast.model.parameters()} == {torch.bfloat16} and cast.inference_bf16
+    assert isinstance(cast.autocast(), contextlib.nullcontext)
+    assert for_inference(cast, "auto") is cast and next(cast.model.parameters()).dtype == torch.bfloat16

@@ -6,7 +6,7 @@
 | ``few_shot`` | base | the same, plus ``eval.few_shot_k`` training examples as prior turns |
 | ``classical`` | none (scikit-learn) | TF-IDF + logistic regression, or the nearest training answer (see :mod:`.classical`) |
 | ``rag`` | base | the same as ``base``, plus ``eval.rag_k`` BM25-retrieved passages in the system prompt |
-| ``fine_tuned`` | trained | exactly the training prompt (zero-shot; the label list only when the version's prompt recipe has it) |
+| ``fine_tuned`` | trained | exactly the training prompt (the label list only when the version's prompt recipe has it; its recipe's nearest training examples as prior turns, ``train.retrieved_examples``) |
 | ``fine_tuned_rag`` | trained | ``fine_tuned`` plus retrieved passages |
 
 Every prompt comes from :func:`tailorlm.prompting.build_messages`, the function training uses.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..prompting import build_messages
-from ..systems import NO_WEIGHTS, TRAINED_WEIGHTS, system, with_retrieval, with_weights
+from ..systems import BASE_WEIGHTS, NO_WEIGHTS, TRAINED_WEIGHTS, system, with_retrieval, with_weights
 
 if TYPE_CHECKING:
     from ..spec import EvalSpec, ObjectiveSpec
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 FINE_TUNED = with_weights(TRAINED_WEIGHTS)
 USES_RAG = with_retrieval()
 NO_LLM = with_weights(NO_WEIGHTS)  # answered without generation (scikit-learn)
+BASE_PROMPTED = with_weights(BASE_WEIGHTS)  # the base model prompted (eval.reference_rows may sample their rows)
 
 
 @dataclass
@@ -77,7 +78,8 @@ def select_shots(train_rows: Sequence[dict[str, Any]], k: int, task: str, seed: 
 
 def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], train_rows: Sequence[dict[str, Any]],
                  objective: ObjectiveSpec, labels: Sequence[str], eval_spec: EvalSpec, retriever: Any = None,
-                 fine_tuned_lists_labels: bool = True) -> list[SystemPlan]:
+                 fine_tuned_lists_labels: bool = True,
+                 fine_tuned_shots: Sequence[Sequence[dict[str, Any]]] | None = None) -> list[SystemPlan]:
     """Build each system's prompts for the test examples.
 
     Args:
@@ -89,6 +91,8 @@ def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], tr
         retriever: a :class:`tailorlm.rag.Retriever` (needed for ``rag`` systems).
         fine_tuned_lists_labels: whether the fine-tuned model's training prompt listed the labels
             (its prompt recipe's ``labels_in_prompt``); base and few-shot prompts always do.
+        fine_tuned_shots: per test example, the training examples the fine-tuned version's recipe puts
+            before the message (its ``retrieved_examples``); None when it has none.
     """
     contexts: list[list[tuple[str, str]]] = []
     if any(s in USES_RAG for s in systems):
@@ -104,9 +108,10 @@ def plan_systems(systems: Sequence[str], test_rows: Sequence[dict[str, Any]], tr
             continue
         rag = name in USES_RAG
         use_shots = shots if system(name).prompt == "few_shot" else []
+        own = fine_tuned_shots if name in FINE_TUNED and fine_tuned_shots is not None else None
         list_labels = fine_tuned_lists_labels if name in FINE_TUNED else True
         chats = [
-            build_messages(row, objective, labels, shots=use_shots,
+            build_messages(row, objective, labels, shots=own[i] if own is not None else use_shots,
                            context=[text for _, text in contexts[i]] if rag else (), list_labels=list_labels)
             for i, row in enumerate(test_rows)
         ]

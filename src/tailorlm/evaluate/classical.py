@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..rag import similarity_features
 from ..rag.index import example_query
 
 C_GRID = (1.0, 10.0, 100.0)
@@ -45,16 +46,6 @@ class ClassicalAnswer:
     finished: bool = True
 
 
-def _features():
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
-
-    return FeatureUnion([
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, lowercase=True)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=True)),
-    ])
-
-
 def _label(row: dict[str, Any]) -> str:
     return str(row.get("label") if row.get("label") is not None else row.get("completion", "")).strip()
 
@@ -70,7 +61,7 @@ def fit_classifier(train_rows: Sequence[dict[str, Any]], validation_rows: Sequen
     y = [_label(r) for r in train_rows]
 
     def make(c: float) -> Pipeline:
-        return Pipeline([("tfidf", _features()), ("clf", LogisticRegression(C=c, max_iter=2000, random_state=seed))])
+        return Pipeline([("tfidf", similarity_features()), ("clf", LogisticRegression(C=c, max_iter=2000, random_state=seed))])
 
     grid: dict[float, float] = {}
     best_c = 10.0
@@ -82,7 +73,7 @@ def fit_classifier(train_rows: Sequence[dict[str, Any]], validation_rows: Sequen
     if len(set(y)) < 2:  # one label: logistic regression cannot fit; answer it always
         from sklearn.dummy import DummyClassifier
 
-        model = Pipeline([("tfidf", _features()), ("clf", DummyClassifier(strategy="most_frequent"))]).fit(x, y)
+        model = Pipeline([("tfidf", similarity_features()), ("clf", DummyClassifier(strategy="most_frequent"))]).fit(x, y)
     else:
         model = make(best_c).fit(x, y)
     info = {"model": "tfidf(word 1-2, char_wb 2-5) + logistic regression", "C": best_c,
@@ -109,7 +100,7 @@ def nearest_answers(train_rows: Sequence[dict[str, Any]], rows: Sequence[dict[st
     from sklearn.metrics.pairwise import linear_kernel
 
     t0 = time.perf_counter()
-    feats = _features()
+    feats = similarity_features()
     index = feats.fit_transform([example_query(r) for r in train_rows])
     fit_s = time.perf_counter() - t0
     if not rows:

@@ -52,6 +52,13 @@ def table_metrics(systems: Mapping[str, Mapping[str, float]]) -> list[str]:
     return [m for m in TABLE_METRICS if any(m in s for s in systems.values())]
 
 
+def sampled_note(doc: Mapping[str, Any]) -> str:
+    """``" (base answered a seeded sample of 100)"`` for systems that answered fewer rows than the test split."""
+    n = doc["info"].get("n_examples")
+    part = [f"{name} {k}" for name, k in (doc["info"].get("system_examples") or {}).items() if k != n]
+    return f" ({', '.join(part)}: a seeded sample, eval.reference_rows)" if part else ""
+
+
 def markdown(doc: Mapping[str, Any]) -> str:
     """report.md: the same content as the HTML page, without plots."""
     systems = doc["systems"]
@@ -59,7 +66,8 @@ def markdown(doc: Mapping[str, Any]) -> str:
     verdict = "PASSED" if doc["passed"] else "FAILED"
     lines = [f"# Evaluation {doc['eval_id']}", "",
              f"Project **{doc['project']}**, task **{doc['task']}**, dataset `{doc['dataset']['version']}`, "
-             f"run `{(doc['run'] or {}).get('run_id', 'none')}`, {doc['info']['n_examples']} test examples.", "",
+             f"run `{(doc['run'] or {}).get('run_id', 'none')}`, {doc['info']['n_examples']} test examples"
+             f"{sampled_note(doc)}.", "",
              f"**Fine-tuned model: {verdict}** the acceptance criteria.", "",
              "## Metrics per system", "", "| metric | " + " | ".join(names) + " |",
              "| --- |" + " ---: |" * len(names)]
@@ -162,7 +170,8 @@ def render_html(doc: Mapping[str, Any], images: Mapping[str, str], examples: Seq
     return template.render(doc=doc, images=images, metrics=table_metrics(doc["systems"]),
                            roi_lines=roi_lines(doc["roi"]), examples=examples, focus=focus,
                            classes=doc["details"][focus]["classes"], confused=doc.get("confused_pairs") or [],
-                           confusion_linked=len(doc.get("labels") or []) > EMBED_MAX_LABELS)
+                           confusion_linked=len(doc.get("labels") or []) > EMBED_MAX_LABELS,
+                           sampled_note=sampled_note(doc))
 
 
 def _make_plots(scores: Mapping[str, Any], systems: Mapping[str, Mapping[str, float]], run: TrainRun | None) -> dict:
@@ -186,15 +195,19 @@ def _confused(scores: Mapping[str, Any], task: str) -> list[dict]:
 
 
 def _sample_examples(scores: Mapping[str, Any], n: int = 20) -> list[dict]:
-    """Side-by-side answers of the first ``n`` test examples (every system), for the HTML page."""
+    """Side-by-side answers of the first ``n`` test examples every system answered, for the HTML page
+    (a system that answered a sample, ``eval.reference_rows``, decides which)."""
     names = list(scores)
-    first = scores[names[0]].records
+    by_id = {nm: {str(r.get("id")): r for r in scores[nm].records} for nm in names}
+    fewest = min(names, key=lambda nm: len(scores[nm].records))
     rows = []
-    for i, rec in enumerate(first[:n]):
-        if "prediction" not in rec:
+    for rec in scores[fewest].records:
+        if len(rows) == n or "prediction" not in rec:
             break
-        rows.append({"id": rec["id"], "input": rec["input"], "reference": rec["reference"],
-                     "answers": {nm: scores[nm].records[i] for nm in names}})
+        rid = str(rec.get("id"))
+        if all(rid in by_id[nm] for nm in names):
+            rows.append({"id": rec["id"], "input": rec["input"], "reference": rec["reference"],
+                         "answers": {nm: by_id[nm][rid] for nm in names}})
     return rows
 
 

@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..results import DatasetVersion, EvalResult, TrainRun
 from ..systems import CANDIDATE, WEIGHTS
 from .answers import NOT_FOR_CLASSIFIER, run_head
-from .baselines import FINE_TUNED, USES_RAG, SystemPlan, plan_systems
+from .baselines import BASE_PROMPTED, FINE_TUNED, USES_RAG, SystemPlan, plan_systems
 from .gates import all_passed, evaluate_gates
 from .hallucination import answer_vocabulary
 from .scoring import SystemScore, score_system
@@ -117,12 +117,16 @@ def max_new_tokens(spec: TailorSpec, tokenizer: Any, labels: Sequence[str],
 def load_weights(kind: str, spec: TailorSpec, run: TrainRun | None) -> Any:
     """The weights a system answers with: ``base`` (``model.base``) or ``fine_tuned`` (``run``'s artifact)."""
     from ..models import load_base
+    from ..models.precision import for_inference
 
     if kind == "base":
-        return load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision, spec.model.download)
-    from ..models.trained import load_trained
+        loaded = load_base(spec.model.base, spec.model.device, spec.model.dtype, spec.model.revision,
+                           spec.model.download)
+    else:
+        from ..models.trained import load_trained
 
-    return load_trained(run.model_path, spec.model.device, spec.model.dtype)
+        loaded = load_trained(run.model_path, spec.model.device, spec.model.dtype)
+    return for_inference(loaded, spec.eval.bf16_autocast)
 
 
 def fine_tuned_lists_labels(run: TrainRun | None) -> bool:
@@ -137,6 +141,40 @@ def fine_tuned_lists_labels(run: TrainRun | None) -> bool:
     except (OSError, ValueError):
         return True
     return bool(recipe.get("labels_in_prompt", True))
+
+
+def fine_tuned_shots(run: TrainRun | None, test_rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]] | None:
+    """Per test row, the training examples the version's prompt recipe shows before the message (its
+    ``retrieved_examples`` nearest rows from its stored ``retrieval_examples.jsonl``); None without."""
+    from .answers import stored_recipe
+
+    k = int(stored_recipe(run).get("retrieved_examples") or 0) if run is not None else 0
+    if k <= 0:
+        return None
+    from ..rag import ExampleIndex
+
+    try:
+        return ExampleIndex.load(run.model_path).nearest(test_rows, k)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+
+
+REFERENCE_SAMPLE = 100  # eval.reference_rows for generation and chat when unset
+SAMPLED_TASKS = ("generation", "chat")
+
+
+def reference_rows(spec: TailorSpec, test_rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The seeded sample of test rows the base model's prompted systems answer (``eval.reference_rows``),
+    in test order; None when they answer every row."""
+    import random
+
+    n = spec.eval.reference_rows
+    if n is None:
+        n = REFERENCE_SAMPLE if spec.objective.task in SAMPLED_TASKS else 0
+    if not n or n >= len(test_rows):
+        return None
+    keep = sorted(random.Random(spec.eval.seed).sample(range(len(test_rows)), n))
+    return [test_rows[i] for i in keep]
 
 
 def answer_classical(spec: TailorSpec, dataset: DatasetVersion, train_rows: list[dict[str, Any]],
@@ -199,8 +237,15 @@ def answer_and_score(spec: TailorSpec, dataset: DatasetVersion, run: TrainRun | 
     """Every system's answers on the test rows, scored: (scores, seconds per system, classical fit info)."""
     task = spec.objective.task
     retriever = _retriever(spec, train_rows) if any(s in USES_RAG for s in systems) else None
-    plans = plan_systems(systems, test_rows, train_rows, spec.objective, labels, spec.eval, retriever,
-                         fine_tuned_lists_labels(run))
+    shots = fine_tuned_shots(run, test_rows) if any(s in FINE_TUNED for s in systems) else None
+    sample = reference_rows(spec, test_rows)
+    sampled = [s for s in systems if sample is not None and s in BASE_PROMPTED]
+    rows_of = {s: sample if s in sampled else test_rows for s in systems}
+    plans = plan_systems([s for s in systems if s not in sampled], test_rows, train_rows, spec.objective, labels,
+                         spec.eval, retriever, fine_tuned_lists_labels(run), shots)
+    if sampled:
+        plans += plan_systems(sampled, sample, train_rows, spec.objective, labels, spec.eval, retriever)
+    plans.sort(key=lambda p: systems.index(p.name))
     answers = [str(r.get("completion") or "") for r in train_rows] if task != "classification" else []
     gens, seconds = generate_all(plans, spec, run, labels, progress, answers)
     classical_info: dict[str, Any] = {}
@@ -211,7 +256,11 @@ def answer_and_score(spec: TailorSpec, dataset: DatasetVersion, run: TrainRun | 
     # generation: names in the training answers back an answer's names (hallucination)
     vocab = answer_vocabulary(str(r.get("completion") or "") for r in train_rows) if task in (
         "generation", "chat") else frozenset()
-    scores = {p.name: score_system(spec, p, gens[p.name], test_rows, labels, vocab) for p in plans}
+    scores = {p.name: score_system(spec, p, gens[p.name], rows_of[p.name], labels, vocab) for p in plans}
+    for name in sampled:
+        scores[name].notes.append(
+            f"answered a seeded sample of {len(sample)} of the {len(test_rows)} test examples (eval.reference_rows); "
+            "its intervals against fine_tuned use those examples")
     return scores, seconds, classical_info
 
 
@@ -269,6 +318,7 @@ def run_evaluation(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run
         **({"classical": classical_info} if classical_info else {}),
         "total_seconds": round(time.perf_counter() - t0, 2),
         "n_examples": len(test_rows),
+        "system_examples": {name: len(s.records) for name, s in scores.items()},
     })
 
 

@@ -57,17 +57,24 @@ def versus_fine_tuned(task: str, scores: dict[str, Any], seed: int = 0) -> dict[
     """``fine_tuned`` minus each other system, with its interval; empty without a fine-tuned system."""
     if CANDIDATE not in scores:
         return {}
-    mine = per_example(task, scores[CANDIDATE].records)
-    if mine is None:
+    if per_example(task, scores[CANDIDATE].records[:1]) is None:
         return {}
     out = {}
     for name, s in scores.items():
         if name == CANDIDATE:
             continue
-        theirs = per_example(task, s.records)
-        if theirs is not None and len(theirs) == len(mine):
-            out[name] = paired_bootstrap(mine, theirs, seed=seed)
+        mine, theirs = shared_records(scores[CANDIDATE].records, s.records)
+        if theirs:
+            out[name] = paired_bootstrap(per_example(task, mine), per_example(task, theirs), seed=seed)
     return out
+
+
+def shared_records(mine: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]]) -> tuple[list, list]:
+    """The records of the test examples both systems answered, paired by example id in ``mine``'s
+    order (a system answering a sample, ``eval.reference_rows``, is compared on that sample)."""
+    by_id = {str(r.get("id")): r for r in theirs}
+    pairs = [(r, by_id[str(r.get("id"))]) for r in mine if str(r.get("id")) in by_id]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def per_example_metric(metric: str, records: Sequence[dict[str, Any]]) -> list[float]:
@@ -86,7 +93,10 @@ def secondary_versus_fine_tuned(task: str, scores: dict[str, Any], seed: int = 0
         return {}
     out: dict[str, dict[str, dict[str, float]]] = {}
     for metric in SECONDARY.get(task, ()):
-        mine = per_example_metric(metric, scores[CANDIDATE].records)
-        out[metric] = {name: paired_bootstrap(mine, per_example_metric(metric, s.records), seed=seed)
-                       for name, s in scores.items() if name != CANDIDATE and len(s.records) == len(mine)}
+        out[metric] = {}
+        for name, s in scores.items():
+            mine, theirs = shared_records(scores[CANDIDATE].records, s.records)
+            if name != CANDIDATE and theirs:
+                out[metric][name] = paired_bootstrap(per_example_metric(metric, mine),
+                                                     per_example_metric(metric, theirs), seed=seed)
     return out

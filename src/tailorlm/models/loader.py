@@ -178,6 +178,7 @@ class LoadedModel:
     device: str
     autocast_bf16: bool
     resolved: ResolvedBase
+    inference_bf16: bool = False  # weights cast to bf16 for answering (models.precision.for_inference)
 
     def autocast(self):
         """Context manager for forward passes: bf16 autocast on CPU where it pays off."""

@@ -9,10 +9,11 @@ so none of them imports the train stage.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..artifacts import atomic_dir, atomic_write_json, code_version
+from ..artifacts import RETRIEVAL_EXAMPLES, atomic_dir, atomic_write_json, code_version
 from .loader import LoadedModel, ResolvedBase, load_tokenizer, resolve_base
 from .precision import select_device, use_cpu_autocast
 
@@ -119,4 +120,6 @@ def merge_and_save(model_path: str, out_dir: str, *, force: bool = False, protec
         loaded.tokenizer.save_pretrained(staging)
         atomic_write_json(staging / "provenance.json",
                           {**prov, "merged_from": str(model_path), "merged": True, "code_version": code_version()})
+        if (Path(model_path) / RETRIEVAL_EXAMPLES).exists():  # the prompt recipe's retrieved examples go with it
+            shutil.copy2(Path(model_path) / RETRIEVAL_EXAMPLES, staging / RETRIEVAL_EXAMPLES)
     return str(out_dir)

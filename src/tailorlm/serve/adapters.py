@@ -81,6 +81,9 @@ class AdapterPool:
             self._bases[base] = loaded
         else:
             self._bases[base].model.load_adapter(model_path, adapter_name=name)
+        from ..models.precision import for_inference
+
+        for_inference(self._bases[base])  # the new adapter in the base's inference dtype
         self._bases[base].model.eval()
         self.loads += 1
         return base, name

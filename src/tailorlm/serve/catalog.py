@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..prompting import build_messages
@@ -47,6 +48,8 @@ class Recipe:
     head: str = "lm"  # "classifier": the version reads the message alone and answers a label
     max_len: int = 256  # the classifier head's input budget (its data.max_seq_len)
     cue: str = ""  # the text the classifier head's inputs end with (its recipe's ``cue``)
+    shots: int = 0  # nearest training examples before the message (the recipe's ``retrieved_examples``)
+    examples: Any = field(default=None, compare=False, hash=False)  # their ExampleIndex
 
     @property
     def task(self) -> str:
@@ -54,10 +57,14 @@ class Recipe:
 
     def messages(self, chat: list[Message]) -> list[Message]:
         """The messages the model sees. For a version: the training system prompt (instruction and labels,
-        from :func:`tailorlm.prompting.build_messages`) replaces any system message of the caller."""
+        from :func:`tailorlm.prompting.build_messages`) replaces any system message of the caller; a version
+        trained with retrieved examples gets the nearest training examples to the caller's user turns
+        before them, as in training and evaluation."""
         if self.objective is None:
             return chat
-        return build_messages({"prompt": chat}, self.objective, self.labels, list_labels=self.list_labels)
+        row = {"prompt": chat}
+        shots = self.examples.nearest([row], self.shots)[0] if self.shots and self.examples is not None else ()
+        return build_messages(row, self.objective, self.labels, shots=shots, list_labels=self.list_labels)
 
     def prompt_ids(self, tokenizer: Any, chat: list[Message]) -> list[int]:
         """Token ids of the chat prompt, assistant header appended (the training/evaluation tokenization).
@@ -140,8 +147,18 @@ def _recipe(objective: ObjectiveSpec, labels: tuple[str, ...], model_path: str) 
     """The version's prompt recipe from its ``provenance.json`` (head, label list, input budget)."""
     prov = _provenance(model_path)
     stored = prov.get("prompt_recipe") or {}
+    shots = int(stored.get("retrieved_examples") or 0)
     return Recipe(objective, labels, bool(stored.get("labels_in_prompt", True)), prov.get("head", "lm"),
-                  int(stored.get("max_tokens") or 256), str(stored.get("cue") or ""))
+                  int(stored.get("max_tokens") or 256), str(stored.get("cue") or ""), shots,
+                  _examples(model_path) if shots else None)
+
+
+@lru_cache(maxsize=16)
+def _examples(model_path: str) -> Any:
+    """A version's retrieved-examples index, built once per process (versions are immutable)."""
+    from ..rag import ExampleIndex
+
+    return ExampleIndex.load(model_path)
 
 
 class Catalog:
@@ -204,6 +221,9 @@ class Catalog:
                 from ..models.trained import load_trained
 
                 loaded = load_trained(servable.path, m.device, m.dtype)
+            from ..models.precision import for_inference
+
+            for_inference(loaded)
             loaded.model.eval()
             self._loaded[servable.id] = loaded
             while len(self._loaded) > self.max_loaded:

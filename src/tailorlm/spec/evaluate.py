@@ -116,9 +116,17 @@ class EvalSpec(Strict):
             (answers outside the label set are possible and counted as hallucinations).
         prefix_cache: compute the prompt prefix shared by all examples (system prompt, few-shot turns)
             once and reuse its key/value cache; identical outputs, much less compute.
-        bf16_autocast: ``auto`` follows the loaded model (bf16 autocast on CPUs with bf16 support),
-            ``on``/``off`` force it. ``off`` is the default: on CPUs without AMX, bf16 generation is
-            slower than fp32 (measured, see docs/evaluation.md).
+        reference_rows: test rows the base model's prompted systems (``base``, ``few_shot``, ``rag``)
+            answer: a seeded sample, the same for each of them. Unset: 100 for generation and chat,
+            where the base model's long answers (it rambles to ``max_new_tokens``) cost most of an
+            evaluation and a reference point needs no more; every row for other tasks. 0 = every row.
+            ``fine_tuned`` and ``classical`` always answer every test row; the report says how many
+            rows each system answered, and each paired interval uses the rows both systems answered.
+        bf16_autocast: ``auto`` (default) answers in bf16 on a CPU where a bf16 matmul is measured
+            faster than fp32 in this process (AMX; the weights are cast to bf16 once,
+            :func:`tailorlm.models.precision.for_inference`), else fp32; ``on``/``off`` force it. On
+            CPUs without AMX bf16 is slower than fp32 (measured, see docs/evaluation.md), which the
+            measurement catches.
         compliance: rules every answer must follow (see :class:`ComplianceSpec`).
         review: blind human review export settings (see :class:`ReviewSpec`).
         pricing: prices for the ROI section (see :class:`PricingSpec`).
@@ -136,7 +144,10 @@ class EvalSpec(Strict):
     rag_max_chars: int = Field(default=160, ge=20)
     label_decoding: Literal["constrained", "free"] = "constrained"
     prefix_cache: bool = True
-    bf16_autocast: Literal["auto", "on", "off"] = "off"
+    reference_rows: int | None = Field(default=None, ge=0,
+                                       description="rows base/few_shot/rag answer; default: 100 for generation "
+                                                   "and chat, all otherwise; 0 = all")
+    bf16_autocast: Literal["auto", "on", "off"] = "auto"
     compliance: ComplianceSpec = ComplianceSpec()
     review: ReviewSpec = ReviewSpec()
     pricing: PricingSpec = PricingSpec()

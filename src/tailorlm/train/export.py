@@ -29,7 +29,7 @@ def first_non_finite(state_dict: dict[str, Any]) -> str | None:
 
 
 def save_artifact(model, tokenizer, out: Path, provenance: dict[str, Any], method: str,
-                  state_dict: dict[str, Any] | None = None) -> Path:
+                  state_dict: dict[str, Any] | None = None, write_extra: Any = None) -> Path:
     """Save weights (adapter or full), tokenizer + chat template and provenance, atomically.
 
     Args:
@@ -40,6 +40,8 @@ def save_artifact(model, tokenizer, out: Path, provenance: dict[str, Any], metho
         method: ``train.method``.
         state_dict: the full weights when they were gathered from shards
             (``accelerator.get_state_dict`` under FSDP / DeepSpeed ZeRO-3); ``None`` reads ``model``.
+        write_extra: called with the staging folder to write more files into the artifact (the retrieved
+            examples' rows, :meth:`tailorlm.rag.examples.ExampleIndex.save`).
 
     Raises:
         TrainingDiverged: a weight is NaN/Inf; nothing is written.
@@ -62,4 +64,6 @@ def save_artifact(model, tokenizer, out: Path, provenance: dict[str, Any], metho
         atomic_write_json(staging / "provenance.json", {**provenance, "code_version": code_version(), "method": method})
         if "spec" in provenance:
             (staging / "spec.resolved.yaml").write_text(yaml.safe_dump(provenance["spec"], sort_keys=False))
+        if write_extra is not None:
+            write_extra(staging)
     return out

@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..keys import input_key, train_inputs
 from ..results import DatasetVersion, TrainRun
 from ..spec import TailorSpec
+from ..spec.train import retrieved_examples
 from ..store.runs import record_run, unfinished_runs
 from ..workspace import Workspace
 from . import checkpoints as ck
@@ -63,28 +64,53 @@ def _record(ws: Workspace, run_id: str, status: str, path: Path, info: dict, dat
     record_run(ws.store, run_id, status, path, info, dataset, finished)
 
 
+SHOT_OVERHEAD = 16  # chat-template tokens around one retrieved example's two turns
+
+
 def row_budget(spec: TailorSpec, dataset: DatasetVersion, tokenizer, head: str = "lm") -> int:
     """Longest training row in tokens: ``data.max_seq_len`` (the example's own part) plus the shared
-    instruction as the training prompt renders it, plus a few tokens of re-tokenization slack. The
-    classifier head reads the message alone: ``data.max_seq_len``."""
+    instruction as the training prompt renders it, plus a few tokens of re-tokenization slack, plus
+    ``data.max_seq_len`` and the turns' template tokens per retrieved example. The classifier head
+    reads the message alone: ``data.max_seq_len``."""
     from ..data.lengths import shared_tokens
 
     if spec.objective.task == "continued_pretraining" or head == "classifier":
         return spec.data.max_seq_len
-    return spec.data.max_seq_len + shared_tokens(spec.objective, dataset.labels, tokenizer,
-                                                 spec.train.labels_in_prompt) + 4
+    shots = retrieved_examples(spec.train, spec.objective.task, head)
+    return (spec.data.max_seq_len * (1 + shots) + SHOT_OVERHEAD * shots
+            + shared_tokens(spec.objective, dataset.labels, tokenizer, spec.train.labels_in_prompt) + 4)
 
 
-def _encode(spec: TailorSpec, path: Path, tokenizer, labels: list[str], head: str, budget: int, progress: bool):
+def example_index(spec: TailorSpec, dataset: DatasetVersion, head: str = "lm"):
+    """``(index, k)``: the training split's :class:`~tailorlm.rag.examples.ExampleIndex` when the
+    recipe shows ``k`` > 0 retrieved examples (``train.retrieved_examples``), else ``(None, 0)``."""
+    k = retrieved_examples(spec.train, spec.objective.task, head)
+    if k == 0:
+        return None, 0
+    from ..rag import ExampleIndex
+    from .sft import read_split
+
+    rows = [r for r in read_split(dataset.split_path("train")).to_dict("records") if r.get("kind", "sft") == "sft"]
+    if len(rows) <= k:
+        log.info("train.retrieved_examples: %d training rows, too few to retrieve %d other(s) each; off", len(rows), k)
+        return None, 0
+    return ExampleIndex(rows), k
+
+
+def _encode(spec: TailorSpec, path: Path, tokenizer, labels: list[str], head: str, budget: int, progress: bool,
+            examples=None, k: int = 0):
     if spec.objective.task == "continued_pretraining":
         return encode_text_split(path, tokenizer, progress)
     if head == "classifier":
         return encode_classifier_split(path, tokenizer, spec.objective, labels, budget, progress)
-    return encode_sft_split(path, tokenizer, spec.objective, labels, budget, progress, spec.train.labels_in_prompt)
+    return encode_sft_split(path, tokenizer, spec.objective, labels, budget, progress, spec.train.labels_in_prompt,
+                            examples, k)
 
 
-def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: bool, head: str = "lm"):
-    """Tokenize train/validation and lay them out in rows (packed or one example per row)."""
+def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: bool, head: str = "lm",
+               examples=None, k: int = 0):
+    """Tokenize train/validation and lay them out in rows (packed or one example per row); ``examples``
+    and ``k``: see :func:`example_index`."""
     cpt = spec.objective.task == "continued_pretraining"
     budget = row_budget(spec, dataset, tokenizer, head)
     enc = {}
@@ -93,7 +119,7 @@ def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: b
         if split == "validation" and not path.exists():
             enc[split] = None
             continue
-        enc[split] = _encode(spec, path, tokenizer, _labels(spec, dataset), head, budget, progress)
+        enc[split] = _encode(spec, path, tokenizer, _labels(spec, dataset), head, budget, progress, examples, k)
     if not enc["train"].examples:
         raise ValueError(f"{dataset.split_path('train')}: no usable training rows "
                          f"({len(enc['train'].skipped)} skipped, e.g. {list(enc['train'].skipped.items())[:2]}).")
@@ -166,12 +192,13 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     log.info("train.head: %s (%s)", head, why)
     torch.manual_seed(spec.train.seed)  # the adapter's (and head's) initial weights (overwritten on resume)
     loaded = _load_model(spec, head, _labels(spec, dataset))
-    rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress, head)
+    examples, shots = example_index(spec, dataset, head)
+    rows, packed, eff, skipped, _ = build_rows(spec, dataset, loaded.tokenizer, progress, head, examples, shots)
     saved = ck.read_state(resume_from).get("precision") if resume_from is not None else None
     model, optimizer, scheduler, cfg = _setup(spec, loaded, rows, packed, progress, accelerator, saved, head)
     val_rows = validation_sample(rows["validation"], spec.train.eval_rows, spec.train.seed)
     info = {"run_key": key, "method": spec.train.method, "head": head, "head_reason": why,
-            "packing_efficiency": eff, "skipped": skipped,
+            "packing_efficiency": eff, "skipped": skipped, "retrieved_examples": shots,
             "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]),
             "validation_rows_used": len(val_rows), "lr": cfg.lr,
             "precision": precision(loaded, accelerator, cfg.autocast, cfg.precision if saved is not None else None)}
@@ -190,10 +217,11 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
                        base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
                        base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
         if main:
-            prov = {**_provenance(run, dataset, spec, loaded.tokenizer), "head": head}
+            prov = {**_provenance(run, dataset, spec, loaded.tokenizer, shots), "head": head}
             if head == "classifier":
                 prov["prompt_recipe"] = prompt_recipe(_labels(spec, dataset), spec.data.max_seq_len)
-            save_artifact(final, loaded.tokenizer, Path(run.model_path), prov, run.method, state_dict=state)
+            save_artifact(final, loaded.tokenizer, Path(run.model_path), prov, run.method, state_dict=state,
+                          write_extra=examples.save if examples is not None else None)
     except BaseException as exc:
         if main:
             _record(ws, run_id, "failed", run_dir, {**info, "error": f"{type(exc).__name__}: {exc}"}, dataset.version)
@@ -206,14 +234,15 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     return run
 
 
-def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec, tokenizer=None) -> dict:
+def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec, tokenizer=None, shots: int = 0) -> dict:
     """``provenance.json`` of the artifact (code version and method are added by save_artifact)."""
     from ..prompting import prompt_recipe
 
     return {"run_id": run.run_id, "method": run.method, "base_ref": run.base_ref, "base_path": run.base_path,
             "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
             "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
-            "prompt_recipe": prompt_recipe(spec.objective, dataset.labels, spec.train.labels_in_prompt, tokenizer),
+            "prompt_recipe": prompt_recipe(spec.objective, dataset.labels, spec.train.labels_in_prompt, tokenizer,
+                                           shots),
             "metrics": run.metrics, "spec": spec.model_dump(mode="json")}
 
 

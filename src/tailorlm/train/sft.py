@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -51,19 +51,26 @@ def encode_sft_split(
     max_len: int,
     progress: bool = False,
     list_labels: bool = True,
+    examples: Any = None,
+    k: int = 0,
 ) -> EncodedSplit:
-    """Encode every ``sft`` row of a split; rows of other kinds or too long are reported in ``skipped``."""
+    """Encode every ``sft`` row of a split; rows of other kinds or too long are reported in ``skipped``.
+
+    ``examples`` (a :class:`tailorlm.rag.examples.ExampleIndex` of the training split) and ``k``: each
+    row's ``k`` nearest other training rows go before it as prior turns (``train.retrieved_examples``)."""
     df = read_split(path)
     out = EncodedSplit(examples=[])
     rows = df.to_dict("records")
-    for row in tqdm(rows, desc=f"tokenize {path.stem}", disable=not progress, leave=False):
+    shots = examples.nearest(rows, k, exclude_self=True) if examples is not None and k > 0 else [[] for _ in rows]
+    for row, row_shots in tqdm(zip(rows, shots), total=len(rows), desc=f"tokenize {path.stem}",
+                               disable=not progress, leave=False):
         rid = str(row.get("id"))
         kind = row.get("kind", "sft")
         if kind != "sft":
             out.skipped[rid] = f"kind '{kind}' is not used by instruction tuning"
             continue
         try:
-            out.examples.append(encode_sft(row, tokenizer, objective, labels, max_len, list_labels))
+            out.examples.append(encode_sft(row, tokenizer, objective, labels, max_len, list_labels, row_shots))
         except EncodingError as exc:
             out.skipped[rid] = str(exc)
     if out.skipped:

@@ -63,6 +63,7 @@ def encode_sft(
     labels: Sequence[str] = (),
     max_len: int | None = None,
     list_labels: bool = True,
+    shots: Sequence[dict[str, Any]] = (),
 ) -> Encoded:
     """Tokenize one SFT example with loss on the completion and its EOS only.
 
@@ -74,6 +75,7 @@ def encode_sft(
         max_len: maximum tokens; a longer example raises :class:`EncodingError` (callers count and
             report it rather than silently truncating the answer away).
         list_labels: list the labels in the system prompt (``train.labels_in_prompt``).
+        shots: retrieved training examples shown as prior turns (``train.retrieved_examples``).
 
     Returns:
         The ids and labels; ``labels[-1]`` is the tokenizer's EOS id.
@@ -82,7 +84,7 @@ def encode_sft(
     completion = example.get("completion")
     if completion is None or str(completion).strip() == "":
         raise EncodingError(f"record {rid!r}: empty completion; SFT needs a target answer for every row.")
-    messages = build_messages(example, objective, labels, list_labels=list_labels)
+    messages = build_messages(example, objective, labels, shots=shots, list_labels=list_labels)
     prompt_ids = _template_ids(tokenizer, messages, add_generation_prompt=True)
     full_ids = _template_ids(
         tokenizer, messages + [{"role": "assistant", "content": str(completion)}], add_generation_prompt=False

@@ -1,0 +1,109 @@
+"""Nearest training examples, shown to a fine-tuned model as prior turns (``train.retrieved_examples``).
+
+A small model fine-tuned for a few CPU-minutes learns the style of the answers long before it learns
+each intent's content; copying the most similar stored answer (the ``classical`` floor) knows the
+content but not the details of the new message. A version trained with ``k`` retrieved examples sees,
+before every message, the ``k`` training examples whose user turns are most similar to it (the floor's
+TF-IDF features, :func:`similarity_features`), as user/assistant turns; it
+learns to take the neighbour's content and fit it to the message (order number, item, name, branch).
+
+The same retrieval runs in training (each row's nearest *other* training rows), in evaluation and in
+serving (the nearest training rows), so every prompt is the one the model was trained on. The rows
+travel with the version as :data:`FILE` in its model folder (they are the scrubbed training split, which
+the adapter was trained on anyway); the TF-IDF index is rebuilt from them on load (deterministic, about
+a second for a few thousand rows), so no pickled object is ever read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ..artifacts import RETRIEVAL_EXAMPLES
+from .index import example_query
+
+FILE = RETRIEVAL_EXAMPLES
+KEEP = ("id", "prompt", "completion")
+CHUNK = 256  # queries scored at a time (bounded memory: CHUNK x rows similarities)
+
+
+def similarity_features():
+    """TF-IDF word 1-2-grams and char_wb 2-5-grams (sublinear tf), unfitted: the classical systems'
+    features (:mod:`tailorlm.evaluate.classical`), also used to retrieve training examples."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion([
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, lowercase=True)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=True)),
+    ])
+
+
+class ExampleIndex:
+    """TF-IDF nearest neighbours over training examples' user turns.
+
+    Args:
+        rows: dataset rows with ``id``, ``prompt`` (JSON chat) and ``completion``.
+    """
+
+    def __init__(self, rows: Iterable[dict[str, Any]]):
+        self.rows = [{k: _plain(r.get(k)) for k in KEEP} for r in rows]
+        if not self.rows:
+            raise ValueError("cannot retrieve examples from an empty training split")
+        self._features = similarity_features()
+        self._matrix = self._features.fit_transform([example_query(r) for r in self.rows])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def nearest(self, queries: Sequence[dict[str, Any]], k: int, exclude_self: bool = False) -> list[list[dict]]:
+        """The ``k`` most similar training rows for each query row, most similar first (ties: file order).
+
+        ``exclude_self``: never return the row with the query's own ``id`` (training: a row must not
+        see its own answer; another row with the same answer is a fair neighbour, as it is at test time)."""
+        import numpy as np
+        from sklearn.metrics.pairwise import linear_kernel
+
+        if k <= 0 or not queries:
+            return [[] for _ in queries]
+        out: list[list[dict]] = []
+        x = self._features.transform([example_query(q) for q in queries])
+        take = min(len(self.rows), k + (1 if exclude_self else 0))
+        for start in range(0, x.shape[0], CHUNK):
+            sims = linear_kernel(x[start:start + CHUNK], self._matrix)
+            for j, row_sims in enumerate(sims):
+                q = queries[start + j]
+                order = np.argsort(-row_sims, kind="stable")[:take]
+                picked = [self.rows[i] for i in order if not (exclude_self and _same(self.rows[i], q))]
+                out.append(picked[:k])
+        return out
+
+    def save(self, folder: Path) -> Path:
+        """Write the rows to ``folder/FILE`` (inside an artifact's staging folder)."""
+        path = Path(folder) / FILE
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "ExampleIndex":
+        """The index of a version's stored rows; ``FileNotFoundError`` names the missing file."""
+        path = Path(folder) / FILE
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path}: missing. This version was trained with retrieved examples in its prompts "
+                "(prompt_recipe.retrieved_examples) and needs its training rows to build the same prompts; "
+                "the model folder is incomplete. Register the version again from its training run.")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return cls(json.loads(line) for line in lines if line.strip())
+
+
+def _plain(value: Any) -> Any:
+    """Parquet gives numpy arrays/None; the stored rows are plain JSON values."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _same(candidate: dict[str, Any], query: dict[str, Any]) -> bool:
+    return query.get("id") is not None and str(candidate.get("id")) == str(query.get("id"))

@@ -1,0 +1,138 @@
+"""``train.retrieved_examples``: the nearest training examples before every message, the same prompt in
+training, evaluation and serving, and the rows carried by the version."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dataset_fixtures import write_dataset_version
+from tailorlm.spec import parse_spec
+from tailorlm.workspace import Workspace
+
+
+def _row(i: int, text: str, answer: str) -> dict:
+    return {"id": f"r{i}", "prompt": json.dumps([{"role": "user", "content": text}]), "completion": answer}
+
+
+ROWS = [_row(0, "where is my parcel for order 123", "Track it in Order History."),
+        _row(1, "my parcel has not arrived yet", "Parcels take three days; track it in Order History."),
+        _row(2, "I want a refund for the shoes", "Refunds take five days after we receive the shoes."),
+        _row(3, "refund for my jacket please", "Refunds take five days after we receive the jacket.")]
+
+
+def test_nearest_examples_are_the_most_similar_and_never_the_row_itself():
+    from tailorlm.rag import ExampleIndex
+
+    index = ExampleIndex(ROWS)
+    got = index.nearest(ROWS, 1, exclude_self=True)
+    assert [g[0]["id"] for g in got] == ["r1", "r0", "r3", "r2"]
+    # A query that is not a training row may get any row, most similar first.
+    query = {"prompt": [{"role": "user", "content": "refund for my shoes"}]}
+    assert [r["id"] for r in index.nearest([query], 2)[0]] == ["r2", "r3"]
+    # Another row with the same answer is a fair neighbour (it is at test time); only the row itself is not.
+    twin = {**ROWS[3], "id": "copy"}
+    assert index.nearest([twin], 1, exclude_self=True)[0][0]["id"] == "r3"
+
+
+def test_the_stored_rows_rebuild_the_same_index(tmp_path):
+    from tailorlm.rag import EXAMPLES_FILE as FILE, ExampleIndex
+
+    index = ExampleIndex(ROWS)
+    index.save(tmp_path)
+    again = ExampleIndex.load(tmp_path)
+    queries = [{"prompt": [{"role": "user", "content": t}]} for t in ("parcel late", "jacket refund", "hello")]
+    assert again.nearest(queries, 2) == index.nearest(queries, 2)
+    (tmp_path / FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="retrieved examples"):
+        ExampleIndex.load(tmp_path)
+
+
+def test_the_default_is_one_example_for_generation_and_chat_and_none_otherwise():
+    from tailorlm.spec.train import TrainSpec, retrieved_examples
+
+    assert retrieved_examples(TrainSpec(), "generation") == 1
+    assert retrieved_examples(TrainSpec(), "chat") == 1
+    assert retrieved_examples(TrainSpec(), "classification") == 0
+    assert retrieved_examples(TrainSpec(), "extraction") == 0
+    assert retrieved_examples(TrainSpec(retrieved_examples=2), "classification", "classifier") == 0
+    assert retrieved_examples(TrainSpec(retrieved_examples=0), "generation") == 0
+    assert retrieved_examples(TrainSpec(retrieved_examples=2), "extraction") == 2
+
+
+@pytest.fixture(scope="module")
+def generation_run(tiny_model_dir, tmp_path_factory):
+    from tailorlm.train import run_training
+
+    root = tmp_path_factory.mktemp("proj")
+    ds = write_dataset_version(root / "ds", n_train=24, n_val=4, n_test=4)
+    spec = parse_spec({"project": "t", "objective": {"task": "generation"}, "data": {"sources": [{"path": "x.jsonl"}]},
+                       "model": {"base": str(tiny_model_dir)},
+                       "train": {"max_steps": 2, "batch_size": 8, "eval_every": 2, "save_every": 2}}, root)
+    return spec, ds, run_training(spec, Workspace(root), ds, progress=False)
+
+
+def test_a_generation_version_carries_its_recipe_and_its_training_rows(generation_run):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from tailorlm.rag import EXAMPLES_FILE as FILE
+
+    _, ds, run = generation_run
+    model = Path(run.model_path)
+    recipe = json.loads((model / "provenance.json").read_text())["prompt_recipe"]
+    assert recipe["retrieved_examples"] == 1
+    stored = [json.loads(line) for line in (model / FILE).read_text().splitlines()]
+    train = pd.read_parquet(Path(ds.path) / "train.parquet")
+    assert [r["id"] for r in stored] == list(train["id"]) and set(stored[0]) == {"id", "prompt", "completion"}
+
+
+def test_training_evaluation_and_serving_build_the_same_prompt(generation_run, tokenizer):
+    """The fine-tuned system's evaluation prompt and the server's prompt for the same message are the
+    training prompt: the nearest training example as prior turns, then the message."""
+    import pandas as pd
+
+    from tailorlm.evaluate.baselines import plan_systems
+    from tailorlm.evaluate.runner import fine_tuned_shots
+    from tailorlm.prompting import build_messages
+    from tailorlm.rag import ExampleIndex
+    from tailorlm.serve.catalog import _recipe
+    from tailorlm.train.run import example_index, row_budget
+    from tailorlm.train.sft import encode_sft_split
+
+    spec, ds, run = generation_run
+    test = pd.read_parquet(ds.split_path("test")).to_dict("records")
+    shots = fine_tuned_shots(run, test)
+    plan = plan_systems(["fine_tuned"], test, [], spec.objective, ds.labels, spec.eval, None, True, shots)[0]
+    index = ExampleIndex.load(run.model_path)
+    want = [build_messages(r, spec.objective, ds.labels, shots=index.nearest([r], 1)[0]) for r in test]
+    assert plan.chats == want and all(len(c) == 4 for c in want)  # system, shot user, shot answer, message
+    recipe = _recipe(spec.objective, tuple(ds.labels), run.model_path)
+    assert [recipe.messages(json.loads(r["prompt"])) for r in test] == want
+    # Training rows: the nearest *other* row's answer as a prior assistant turn, never the row's own.
+    examples, k = example_index(spec, ds)
+    enc = encode_sft_split(ds.split_path("train"), tokenizer, spec.objective, ds.labels,
+                           row_budget(spec, ds, tokenizer), False, False, examples, k)
+    first = enc.examples[0]
+    text = tokenizer.decode(first.input_ids)
+    own = pd.read_parquet(ds.split_path("train")).iloc[0]
+    neighbour = examples.nearest([own.to_dict()], 1, exclude_self=True)[0][0]
+    assert neighbour["id"] != own["id"] and text.count("<|im_start|>assistant") == 2
+    assert json.loads(neighbour["prompt"])[0]["content"] in text
+
+
+def test_retrieved_examples_off_keeps_the_zero_shot_recipe(tiny_model_dir, tmp_path):
+    from pathlib import Path
+
+    from tailorlm.rag import EXAMPLES_FILE as FILE
+    from tailorlm.train import run_training
+
+    ds = write_dataset_version(tmp_path / "ds", n_train=16, n_val=4, n_test=4)
+    spec = parse_spec({"project": "t", "objective": {"task": "generation"}, "data": {"sources": [{"path": "x.jsonl"}]},
+                       "model": {"base": str(tiny_model_dir)},
+                       "train": {"max_steps": 1, "batch_size": 8, "retrieved_examples": 0}}, tmp_path)
+    run = run_training(spec, Workspace(tmp_path), ds, progress=False)
+    recipe = json.loads((Path(run.model_path) / "provenance.json").read_text())["prompt_recipe"]
+    assert recipe["retrieved_examples"] == 0 and not (Path(run.model_path) / FILE).exists()
