@@ -13,6 +13,7 @@ Shapes: cache keys/values ``(B, H, T, D)``, ``mask`` ``(B, T)``, ``pos`` and ``n
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ import torch
 
 from ..models.compat import cache_kwargs
 from . import common_prefix_len
+from . import lora_rows
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
+LORA_ROWS = True  # False: PEFT's own adapter selection for every batch (bench/serve_lora_step.py compares)
 
 
 def _layers(cache: Any) -> list:
@@ -131,8 +134,9 @@ class PrefixCache:
 
 def _forward(model: Any, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any,
              adapters: Sequence[str | None]) -> torch.Tensor:
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                **cache_kwargs(model, cache), **adapter_kwargs(model, adapters))
+    with (lora_rows.rows(model, adapters) if LORA_ROWS else contextlib.nullcontext(False)) as ours:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    **cache_kwargs(model, cache), **({} if ours else adapter_kwargs(model, adapters)))
     return out.logits[:, -1, :]
 
 
