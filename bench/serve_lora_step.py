@@ -8,7 +8,8 @@ versions round-robin in the mixed modes) into a fresh :class:`~tailorlm.inferenc
 and times ``--steps`` greedy decoding steps after ``--warm`` untimed ones, the modes taking turns
 step by step (a busy machine slows them alike); per mode: ms per step (the fastest, and the
 median) and, with ``--profile MODE``, the operators that took the most time in one step. Modes
-(``-peft``: with PEFT's own adapter selection instead of :mod:`tailorlm.inference.lora_rows`):
+(``-peft``: with PEFT's own adapter selection instead of :mod:`tailorlm.inference.lora_rows`;
+``-cat``: the key/value cache concatenated every step, ``KV_ROOM`` 0):
 
 - ``merged``: version 1 merged into its base (what the peer serves);
 - ``one``: every row on version 1's adapter;
@@ -46,11 +47,11 @@ def _batch(model, prompts, adapters, pad, mode=""):
     return batch
 
 
-def _step(batches: list, ms: list, tokens: list, flag: bool) -> None:
+def _step(batches: list, ms: list, tokens: list, flag: tuple) -> None:
     """One greedy step of each of ``batches`` (one mode), timed together; tokens per row appended."""
     from tailorlm.inference import batcher
 
-    batcher.LORA_ROWS = flag
+    batcher.LORA_ROWS, batcher.KV_ROOM = flag
     t0 = time.perf_counter()
     with torch.inference_mode():
         got = []
@@ -96,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{a.rows} rows, prompts {min(map(len, prompts))}-{max(map(len, prompts))} tokens, "
           f"{len(names)} adapters, torch threads {torch.get_num_threads()}")
     mix = [names[i % len(names)] for i in range(a.rows)]
-    merged = None
+    merged, room = None, batcher.KV_ROOM
     modes = {}  # mode -> (batches, rows of each in order, LORA_ROWS)
     for mode in a.modes.split(","):
         base_mode, _, how = mode.partition("-")
-        if how not in ("", "peft"):
+        if how not in ("", "peft", "cat"):
             ap.error(f"unknown mode {mode!r}")
-        batcher.LORA_ROWS = flag = how != "peft"
+        batcher.LORA_ROWS, batcher.KV_ROOM = flag = (how != "peft", 0 if how == "cat" else room)
         if base_mode == "merged":
             merged = merged or load_trained(str(s.merged), "cpu", "float32")
             modes[mode] = ([_batch(merged.model, prompts, [None] * a.rows, pad, mode)], list(range(a.rows)), flag)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             _step(batches, times[m] if k >= a.warm else [], tokens[m], flag)
             if prof is not None and k == a.warm and m == a.profile:
                 prof.__exit__(None, None, None)
-    batcher.LORA_ROWS = True
+    batcher.LORA_ROWS, batcher.KV_ROOM = True, room
     results = {}
     for m, (batches, order, _) in modes.items():
         rows = [None] * a.rows
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
               + (" (the versions' batches one after the other)" if m.startswith("grouped") else ""), flush=True)
     if prof is not None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
-    pairs = [("merged", "one"), ("one", "one-peft"), ("mixed", "mixed-peft"), ("mixed", "grouped"),
+    pairs = [("merged", "merged-cat"), ("merged", "one"), ("one", "one-peft"), ("mixed", "mixed-peft"), ("mixed", "grouped"),
              ("mixed", "grouped-peft")]
     for x, y in pairs:
         if x in results and y in results:

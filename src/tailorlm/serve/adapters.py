@@ -3,8 +3,8 @@
 A LoRA version (``provenance.json`` method ``lora``, not DoRA, not a classifier head) is not merged
 for serving: its adapter is loaded onto one shared copy of its base model (PEFT
 ``load_adapter``), so ten versions cost one base plus ten small adapters, and rows of different
-versions decode in one batch (PEFT's per-row ``adapter_names``, see
-:mod:`tailorlm.inference.batcher`). At most ``max_adapters`` adapters stay loaded; the least
+versions decode in one batch (every row's delta in one pass, see
+:mod:`tailorlm.inference.lora_rows`). At most ``max_adapters`` adapters stay loaded; the least
 recently used one that no request is using is deleted (``delete_adapter``) to make room (if every
 loaded adapter is in use, the pool grows past the bound until one is free). Adapters load and
 unload under the pool's ``lock``, which the engine holds around each forward pass, so a batch never
