@@ -19,10 +19,13 @@ and p50/p95 time to first token, ``ours / peer / ratio``. The prompts (``--workl
 the support bot's chat prompts, templated to text the same way for both servers: the version's
 system prompt (instruction and labels) and a customer message; ``--workload plain`` sends short
 text continuations instead. Then our throughput with the ``--mix`` versions in the load against
-one of them alone, and the time our server takes to answer 429 when its queue is full (see
-:func:`refusal_times`: measured on already-open keep-alive connections, so it times the server,
-not TCP setup). Exits 1 on a missed aim (16 clients: at least 2x the peer's tokens/s at no worse
-p95; the mix at least 80% of single-version throughput; 429 p95 within 50 ms); ``--no-check``
+one of them alone, and the time our server takes to answer 429 when its queue is full
+(``bench/serve_refusal.py``: ``--fill`` long requests, more than ``--max-batch`` + ``--max-queue``,
+stay in flight until ``/metrics`` shows the queue full; then ``--probe-rounds`` rounds of
+``--probe-conns`` concurrent probes on already-open keep-alive connections, so it times the
+server, not TCP setup; ``--max-batch`` and ``--max-queue`` must be the server's). Exits 1 on a missed aim (16 clients: at least 2x the peer's tokens/s at no worse
+p95; the mix at least 80% of one LoRA version's throughput on the same server; 429 p95 within
+50 ms); ``--no-check``
 only reports.
 """
 
@@ -36,6 +39,8 @@ import sys
 import time
 
 import httpx
+
+from serve_refusal import pct, refusal_times
 
 PLAIN = ["My card was stolen yesterday and", "How do I reset the password of my online banking",
          "I want to raise my daily transfer limit because", "There is a payment on my statement that I",
@@ -65,11 +70,6 @@ def support_prompts(project: str) -> list[str]:
         chat = build_messages({"prompt": json.dumps([{"role": "user", "content": m}])}, spec.objective, labels)
         out.append(tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True))
     return out
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
 async def one(client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int,
@@ -120,48 +120,6 @@ async def load(url: str, models: list[str], clients: int, requests: int, max_tok
             "tokens": sum(r["tokens"] for r in ok)}
 
 
-async def refusal_times(url: str, model: str, fill: int, conns: int, rounds: int, prompt: str) -> dict:
-    """Time to a 429 on already-open connections while the server's queue is full.
-
-    ``fill`` long streamed completions (plain continuations, ``max_tokens`` 512) fill the batch and
-    the queue; ``conns`` keep-alive connections (re-warmed before every round) are opened and warmed (``GET /health``) before; once a probe is refused, ``rounds``
-    rounds of ``conns`` concurrent probes (non-streamed, ``max_tokens`` 1) are timed from send to
-    the whole response. Returns p50/p95/max in seconds and the statuses seen.
-    """
-    limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
-    statuses: dict[int, int] = {}
-    async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=fill + 1)) as fc, \
-            httpx.AsyncClient(timeout=60, limits=limits) as pc:
-        await asyncio.gather(*(pc.get(url + "/health") for _ in range(conns)))  # open and warm the connections
-        # plain continuations run long (a support prompt is answered in a few tokens): the queue stays full
-        fillers = [asyncio.create_task(one(fc, url, model, PLAIN[i % len(PLAIN)], 512)) for i in range(fill)]
-        async def probe() -> dict:
-            try:
-                return await one(pc, url, model, prompt, 1, stream=False)
-            except httpx.TransportError:  # a connection the server closed (keep-alive timeout): not a refusal
-                return {"status": -1, "latency": float("nan")}
-
-        deadline = time.perf_counter() + 120
-        while time.perf_counter() < deadline:  # until the queue is full
-            if (await probe())["status"] == 429:
-                break
-            await asyncio.sleep(0.05)
-        times = []
-        for _ in range(rounds):
-            # re-warm every connection first (uvicorn closes idle keep-alive connections after 5 s)
-            await asyncio.gather(*(pc.get(url + "/health") for _ in range(conns)), return_exceptions=True)
-            out = await asyncio.gather(*(probe() for _ in range(conns)))
-            for r in out:
-                statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-                if r["status"] == 429:
-                    times.append(r["latency"])
-        for f in fillers:
-            f.cancel()
-        await asyncio.gather(*fillers, return_exceptions=True)
-    return {"p50": pct(times, 0.5), "p95": pct(times, 0.95), "max": max(times, default=float("nan")),
-            "n": len(times), "statuses": statuses}
-
-
 def line(name: str, ours: float, peer: float | None, unit: str) -> str:
     if peer is None:
         return f"{name:<34} {ours:10.3f} {unit}"
@@ -188,18 +146,31 @@ def compare(a: argparse.Namespace, prompts: list[str]) -> list[str]:
         if ours["tok_s"] < 2 * peer["tok_s"] or ours["p95"] > peer["p95"]:
             missed.append("16 clients: under 2x the peer's tokens/s or a worse p95")
     if a.mix:
+        # The mix ratio: the versions mixed in one load against the first of them alone, both LoRA
+        # adapters on the same shared base of the same server (and, for scale, against the merged
+        # weights at 16 clients above, when --setup-default served them as --ours-model).
         mix = a.mix.split(",")
         single = asyncio.run(load(a.ours, mix[:1], 16, a.requests, a.max_tokens, prompts))  # one version alone
         mixed = asyncio.run(load(a.ours, mix, 16, a.requests, a.max_tokens, prompts))
-        print(line(f"{len(mix)}-version mix vs one, 16 clients", mixed["tok_s"], single["tok_s"], "tok/s"))
+        print(line(f"{len(mix)}-version mix vs one (LoRA), 16 clients", mixed["tok_s"], single["tok_s"], "tok/s"))
         print(line("  p95 latency, mix vs one", mixed["p95"], single["p95"], "s"), flush=True)
+        if top and top[0] == 16 and getattr(a, "ours_merged", False):
+            print(line("  one LoRA version vs merged weights", single["tok_s"], top[1]["tok_s"], "tok/s"))
+            print(line("  the mix vs merged weights", mixed["tok_s"], top[1]["tok_s"], "tok/s"), flush=True)
         if mixed["tok_s"] < 0.8 * single["tok_s"]:
-            missed.append("the version mix is under 80% of single-version throughput")
-    ref = asyncio.run(refusal_times(a.ours, a.ours_model, a.fill, a.probe_conns, a.probe_rounds, prompts[0]))
-    print(f"429 on open connections ({ref['n']} refusals, statuses {ref['statuses']}): p50 {ref['p50'] * 1000:.1f} ms, "
-          f"p95 {ref['p95'] * 1000:.1f} ms, max {ref['max'] * 1000:.1f} ms", flush=True)
-    if not ref["p95"] <= 0.05:
-        missed.append("429 p95 not within 50 ms (or the queue was never full)")
+            missed.append("the version mix is under 80% of one LoRA version's throughput")
+    ref = asyncio.run(refusal_times(a.ours, a.ours_model, a.max_queue, a.fill, a.probe_conns, a.probe_rounds,
+                                    prompts[0]))
+    if not ref["full"]:
+        print(f"429: the queue never filled ({a.fill} long requests in flight, deepest queue {ref['depth']:.0f} of "
+              f"{a.max_queue}); nothing timed", flush=True)
+        missed.append("429 not measured: the queue never filled")
+    else:
+        print(f"429 with the queue full ({a.fill} long requests in flight; {a.probe_rounds} rounds of {a.probe_conns} "
+              f"concurrent probes on open connections; statuses {ref['statuses']}): p50 {ref['p50'] * 1000:.1f} ms, "
+              f"p95 {ref['p95'] * 1000:.1f} ms, max {ref['max'] * 1000:.1f} ms", flush=True)
+        if not ref["p95"] <= 0.05:
+            missed.append("429 p95 not within 50 ms")
     return missed
 
 
@@ -216,19 +187,19 @@ def args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--clients", default="1,4,16")
     ap.add_argument("--requests", type=int, default=48)
     ap.add_argument("--max-tokens", type=int, default=32)
-    ap.add_argument("--max-batch", type=int, default=16, help="setup: our server's --max-batch")
-    ap.add_argument("--max-queue", type=int, default=32, help="setup: our server's --max-queue")
+    ap.add_argument("--max-batch", type=int, default=16, help="our server's --max-batch (setup: set to this)")
+    ap.add_argument("--max-queue", type=int, default=32, help="our server's --max-queue (setup: set to this)")
     ap.add_argument("--fill", type=int, default=0,
-                    help="long requests that fill the queue (0: max-batch + max-queue + 8)")
-    ap.add_argument("--probe-conns", type=int, default=16, help="open connections the 429 probes use")
-    ap.add_argument("--probe-rounds", type=int, default=5)
+                    help="long requests kept in flight to fill the queue (0: max-batch + max-queue + 4)")
+    ap.add_argument("--probe-conns", type=int, default=4, help="open connections the 429 probes use, concurrently")
+    ap.add_argument("--probe-rounds", type=int, default=10)
     ap.add_argument("--peer-mode", choices=["continuous-batching", "plain"], default="continuous-batching",
                     help="setup: how the peer runs (plain: transformers serve without continuous batching)")
     ap.add_argument("--peer-kv-tokens", type=int, default=16384,
                     help="setup: tokens the peer's paged KV cache holds (about 46 KB each for SmolLM2-135M)")
     ap.add_argument("--no-check", action="store_true")
     a = ap.parse_args(argv)
-    a.fill = a.fill or a.max_batch + a.max_queue + 8
+    a.fill = a.fill or a.max_batch + a.max_queue + 4
     if not a.setup_default and not (a.ours and a.ours_model):
         ap.error("give --setup-default DIR, or --ours URL and --ours-model MODEL")
     if a.workload == "support" and not (a.project or a.setup_default):

@@ -91,6 +91,7 @@ def run_with_setup(a: Any, compare: Callable, support_prompts: Callable) -> list
     prompts = prompts or PLAIN
     ours_port, peer_port = free_port(), free_port()
     a.ours, a.ours_model = f"http://127.0.0.1:{ours_port}", str(s.merged)  # the same weights and name as the peer's
+    a.ours_merged = True
     a.peer, a.peer_model = f"http://127.0.0.1:{peer_port}", str(s.merged)
     a.mix = a.mix or ",".join(s.versions)
     ours_cmd = [_exe("tailorlm"), "serve", "--open-local", "--port", str(ours_port), "--max-batch", str(a.max_batch),

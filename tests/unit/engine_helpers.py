@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 
 def build_lively_llama(out: Path) -> Path:
@@ -24,15 +25,17 @@ def build_lively_llama(out: Path) -> Path:
     return out
 
 
-def build_lora_version(base_dir: Path, out: Path, seed: int) -> Path:
-    """A LoRA adapter (random, non-zero) on ``base_dir``, saved as a training artifact with provenance."""
+def build_lora_version(base_dir: Path, out: Path, seed: int, **lora: Any) -> Path:
+    """A LoRA adapter (random, non-zero) on ``base_dir``, saved as a training artifact with provenance;
+    ``lora``: LoraConfig fields other than the default r 4, alpha 8 on q_proj and v_proj."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+                           LoraConfig(**{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"],
+                                                   "init_lora_weights": False, **lora}))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_" in name:

@@ -106,3 +106,41 @@ def test_the_system_prompt_cache_is_reused_across_requests(loaded):
     for a, b in zip(plain, cached):
         assert torch.equal(a.argmax(-1), b.argmax(-1))
         assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_the_cache_grows_into_spare_columns_and_decodes_as_concatenation_does(loaded, monkeypatch):
+    """Rows join and leave a running batch whose cache appends into spare columns (a small
+    ``KV_ROOM``, so buffers fill up and are replaced too): the same tokens and logits as a cache
+    concatenated every step."""
+    import torch
+
+    from tailorlm.inference import batcher
+
+    prompts = _prompts(loaded)
+    model = loaded.model
+
+    def run(room: int) -> tuple[list, list]:
+        monkeypatch.setattr(batcher, "KV_ROOM", room)
+        batch, tokens, logits, reused = batcher.RunningBatch(model), [], [], 0
+        with torch.inference_mode():
+            for step in range(12):
+                if step in (0, 3, 5):  # rows join: two, then one, then one
+                    new = prompts[:2] if step == 0 else [prompts[2 if step == 3 else 3]]
+                    (pre, idx), = batcher.prefill_many(model, new, [None] * len(new), None, pad_id=0)
+                    batch.join(pre, pre.logits.argmax(-1), [f"r{step}.{i}" for i in idx], [None] * len(new))
+                if step == 7:
+                    batch.keep([0, 2, 3])  # a row leaves
+                out = batch.step()
+                layer = batch.cache.layers[0]
+                reused += bool(room and layer._room is not None and layer.keys.data_ptr() == layer._room[0].data_ptr())
+                batch.nxt = out.argmax(-1)
+                tokens.append((list(batch.owners), batch.nxt.tolist()))
+                logits.append(out)
+        assert bool(room) == (reused == 12)  # every step wrote into a buffer, none was a plain concatenation
+        return tokens, logits
+
+    roomy, roomy_logits = run(3)
+    plain, plain_logits = run(0)
+    assert roomy == plain
+    for a, b in zip(roomy_logits, plain_logits):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

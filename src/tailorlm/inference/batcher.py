@@ -13,6 +13,7 @@ Shapes: cache keys/values ``(B, H, T, D)``, ``mask`` ``(B, T)``, ``pos`` and ``n
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,12 +23,74 @@ import torch
 
 from ..models.compat import cache_kwargs
 from . import common_prefix_len
+from . import lora_rows
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
+LORA_ROWS = True  # False: PEFT's own adapter selection for every batch (bench/serve_lora_step.py compares)
+
+
+KV_ROOM = 64  # spare key/value columns a running batch's cache grows by (0: concatenate every step)
 
 
 def _layers(cache: Any) -> list:
     return list(cache.layers)
+
+
+def _head_of(view: torch.Tensor, buf: Any) -> bool:
+    """``view`` is ``buf[..., :t, :]`` (the same storage, shape and strides but the length)."""
+    return (buf is not None and view.data_ptr() == buf.data_ptr() and view.shape[:-2] == buf.shape[:-2]
+            and view.shape[-1] == buf.shape[-1] and view.stride() == buf.stride())
+
+
+def _roomy_class() -> type:
+    """transformers' DynamicLayer, appending each step's keys and values into spare columns.
+
+    DynamicLayer concatenates the whole cache with the new token every step (a copy of every row's
+    keys and values, per layer: 14% of a decoding step of SmolLM2-135M at batch 16 here). This one
+    keeps ``KV_ROOM`` spare columns after the last one and writes the new ones there; its keys and
+    values are views of that buffer. Anything that replaces them (a row joining or leaving) just
+    makes the next step allocate a fresh buffer.
+    """
+    global _ROOMY
+    if _ROOMY is None:
+        from transformers.cache_utils import DynamicLayer
+
+        class RoomyLayer(DynamicLayer):
+            _room: Any = None
+
+            def update(self, key_states, value_states, *args, **kwargs):
+                if not self.is_initialized or self.keys is None or self.keys.numel() == 0:
+                    return super().update(key_states, value_states, *args, **kwargs)
+                t, n = self.keys.shape[-2], key_states.shape[-2]
+                kb, vb = self._room or (None, None)
+                if not (_head_of(self.keys, kb) and _head_of(self.values, vb) and t + n <= kb.shape[-2]):
+                    kb = self.keys.new_empty((*self.keys.shape[:-2], t + n + KV_ROOM, self.keys.shape[-1]))
+                    vb = self.values.new_empty((*self.values.shape[:-2], t + n + KV_ROOM, self.values.shape[-1]))
+                    kb[..., :t, :] = self.keys
+                    vb[..., :t, :] = self.values
+                    self._room = (kb, vb)
+                kb[..., t:t + n, :] = key_states
+                vb[..., t:t + n, :] = value_states
+                self.keys, self.values = kb[..., :t + n, :], vb[..., :t + n, :]
+                return self.keys, self.values
+
+        _ROOMY = RoomyLayer
+    return _ROOMY
+
+
+_ROOMY: Any = None
+
+
+def _make_roomy(cache: Any) -> None:
+    """Turn the cache's plain DynamicLayers into :func:`_roomy_class` ones (others stay as they are)."""
+    if not KV_ROOM:
+        return
+    from transformers.cache_utils import DynamicLayer
+
+    roomy = _roomy_class()
+    for layer in _layers(cache):
+        if type(layer) is DynamicLayer:
+            layer.__class__ = roomy
 
 
 def _pad_left(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
@@ -39,7 +102,8 @@ def _pad_left(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
 
 
 def adapter_kwargs(model: Any, adapters: Sequence[str | None]) -> dict[str, Any]:
-    """Select each row's LoRA adapter on a PEFT model (nothing for a plain model).
+    """PEFT's own selection of each row's LoRA adapter (nothing for a plain model), for the models
+    :func:`tailorlm.inference.lora_rows.rows` leaves to PEFT (DoRA, ``modules_to_save``...).
 
     Rows of one adapter: that adapter is made the active one and the forward pass runs PEFT's plain
     LoRA path (measured 1.2x to 3x cheaper per step than the mixed path here, batch 16 to 1: no
@@ -131,8 +195,9 @@ class PrefixCache:
 
 def _forward(model: Any, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any,
              adapters: Sequence[str | None]) -> torch.Tensor:
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                **cache_kwargs(model, cache), **adapter_kwargs(model, adapters))
+    with (lora_rows.rows(model, adapters) if LORA_ROWS else contextlib.nullcontext(False)) as ours:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    **cache_kwargs(model, cache), **({} if ours else adapter_kwargs(model, adapters)))
     return out.logits[:, -1, :]
 
 
@@ -273,6 +338,7 @@ class RunningBatch:
     def step(self) -> torch.Tensor:
         """One decoding step for every row: feeds ``nxt``, returns the next-token logits ``(B, V)``."""
         dev = self.mask.device
+        _make_roomy(self.cache)
         self.mask = torch.cat([self.mask, torch.ones((len(self), 1), dtype=self.mask.dtype, device=dev)], dim=1)
         logits = _forward(self.model, self.nxt[:, None], self.mask, self.pos[:, None], self.cache, self.adapters)
         self.pos = self.pos + 1

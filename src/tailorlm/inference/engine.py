@@ -9,7 +9,9 @@ async stream, ``close`` when the server stops. :class:`BatchEngine` runs a sched
    prompt key/value cache when there is one (:class:`~tailorlm.inference.batcher.PrefixCache`),
    and their rows join the model's :class:`~tailorlm.inference.batcher.RunningBatch`;
 2. one decoding step runs for every row of every model that has rows; rows of different LoRA
-   versions on one base share the step (PEFT's per-row ``adapter_names``);
+   versions on one base share the step (:mod:`~tailorlm.inference.lora_rows`: every row's LoRA
+   delta in a few tensor operations per layer; PEFT's per-row ``adapter_names`` for anything but
+   plain LoRA);
 3. finished and cancelled jobs leave at once, freeing their rows for the next waiting job.
 
 Sampling, stop strings, logprobs and constraints are the per-request logic of

@@ -3,12 +3,15 @@
 A LoRA version (``provenance.json`` method ``lora``, not DoRA, not a classifier head) is not merged
 for serving: its adapter is loaded onto one shared copy of its base model (PEFT
 ``load_adapter``), so ten versions cost one base plus ten small adapters, and rows of different
-versions decode in one batch (PEFT's per-row ``adapter_names``, see
-:mod:`tailorlm.inference.batcher`). At most ``max_adapters`` adapters stay loaded; the least
+versions decode in one batch (every row's delta in one pass, see
+:mod:`tailorlm.inference.lora_rows`). At most ``max_adapters`` adapters stay loaded; the least
 recently used one that no request is using is deleted (``delete_adapter``) to make room (if every
 loaded adapter is in use, the pool grows past the bound until one is free). Adapters load and
-unload under the pool's lock, which the engine holds around each forward pass, so a batch never
-sees an adapter half-loaded.
+unload under the pool's ``lock``, which the engine holds around each forward pass, so a batch never
+sees an adapter half-loaded. Taking and giving back a loaded adapter only touches the pool's
+bookkeeping (its own small lock), never waits for a forward pass: :meth:`release` runs on the
+server's event loop, and waiting there for a decoding step would stall every stream. An adapter
+kept past the bound is deleted by the first release or load that finds the model free.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class AdapterPool:
 
     def __init__(self, device: str, dtype: str, max_adapters: int = 8):
         self.device, self.dtype, self.max_adapters = device, dtype, max(1, max_adapters)
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the models: held around forward passes, loads and deletes
+        self._book = threading.Lock()  # _loaded and _users (taken inside ``lock`` when both are)
         self._bases: dict[str, Any] = {}  # base path -> LoadedModel (a PeftModel inside)
         self._loaded: OrderedDict[str, tuple[str, str]] = OrderedDict()  # version id -> (base path, adapter)
         self._users: Counter = Counter()
@@ -46,22 +50,37 @@ class AdapterPool:
 
     def get(self, version: str, model_path: str) -> tuple[Any, str]:
         """(the shared LoadedModel, the adapter name) for ``version``; the caller must :meth:`release`."""
+        taken = self._take(version)  # loaded already: no need to wait for the model
+        if taken is not None:
+            return taken
         with self.lock:
-            if version in self._loaded:
-                self._loaded.move_to_end(version)
-                base, name = self._loaded[version]
-                self._users[name] += 1
-            else:
-                base, name = self._load(model_path)
+            taken = self._take(version)  # loaded by another request meanwhile
+            if taken is not None:
+                return taken
+            base, name = self._load(model_path)
+            with self._book:
                 self._loaded[version] = (base, name)
                 self._users[name] += 1  # in use before anything is evicted: never the one just loaded
-                self._evict()
+            self._evict()
+            return self._bases[base], name
+
+    def _take(self, version: str) -> tuple[Any, str] | None:
+        with self._book:
+            if version not in self._loaded:
+                return None
+            self._loaded.move_to_end(version)
+            base, name = self._loaded[version]
+            self._users[name] += 1
             return self._bases[base], name
 
     def release(self, adapter: str) -> None:
-        with self.lock:
+        with self._book:
             self._users[adapter] -= 1
-            self._evict()  # an adapter kept past the bound while in use can go now
+        if self.lock.acquire(blocking=False):  # never wait for a forward pass (module doc)
+            try:
+                self._evict()  # an adapter kept past the bound while in use can go now
+            finally:
+                self.lock.release()
 
     @property
     def loaded(self) -> list[str]:
@@ -89,13 +108,18 @@ class AdapterPool:
         return base, name
 
     def _evict(self) -> None:
+        """Delete free adapters past the bound, least recently used first (call under ``lock``)."""
+        from ..inference.lora_rows import forget
+
         for version in list(self._loaded):
-            if len(self._loaded) <= self.max_adapters:
-                return
-            base, name = self._loaded[version]
-            peft = self._bases[base].model
-            if self._users[name] > 0 or len(peft.peft_config) <= 1:
-                continue  # in use, or the base's last adapter (PEFT keeps one)
+            with self._book:
+                if len(self._loaded) <= self.max_adapters:
+                    return
+                base, name = self._loaded[version]
+                peft = self._bases[base].model
+                if self._users[name] > 0 or len(peft.peft_config) <= 1:
+                    continue  # in use, or the base's last adapter (PEFT keeps one)
+                del self._loaded[version]  # no request can take it from here on
+            forget(peft, name)
             peft.delete_adapter(name)
-            del self._loaded[version]
             self.evictions += 1
