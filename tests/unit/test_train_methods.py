@@ -93,6 +93,10 @@ def test_default_learning_rate_per_method():
     assert learning_rate(TrainSpec(method="lora")) == 3e-4
     assert learning_rate(TrainSpec(method="full")) == 2e-5
     assert learning_rate(TrainSpec(method="full", learning_rate=1e-4)) == 1e-4
+    # A time-budgeted run (tens of steps) starts the LoRA family higher; an explicit rate always wins.
+    assert learning_rate(TrainSpec(method="lora"), budgeted=True) == 1e-3
+    assert learning_rate(TrainSpec(method="full"), budgeted=True) == 2e-5
+    assert learning_rate(TrainSpec(method="lora", learning_rate=2e-4), budgeted=True) == 2e-4
 
 
 def _has_bitsandbytes() -> bool:

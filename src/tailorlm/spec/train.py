@@ -65,7 +65,8 @@ class TrainSpec(Strict):
             tuning); ``auto`` picks ``classifier`` for classification and ``lm`` otherwise (see
             docs/training.md for the measurements behind it).
         learning_rate: peak learning rate; ``None`` picks the method's default (LoRA 3e-4,
-            full 2e-5, IA3 3e-3, prefix 1e-2, prompt 3e-2).
+            full 2e-5, IA3 3e-3, prefix 1e-2, prompt 3e-2); LoRA and DoRA take 1e-3 in a
+            time-budgeted run (``max_minutes``, the CPU default) and under a classifier head.
         epochs: passes over the training split (used when ``max_steps`` is 0).
         max_steps: stop after this many optimizer steps (wins over ``epochs`` when > 0).
         max_minutes: time budget for the optimizer steps (validation and checkpoints not counted);

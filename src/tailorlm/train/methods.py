@@ -94,11 +94,19 @@ METHODS: dict[str, Callable[..., object]] = {
 # 5e-3 stayed at chance loss (4.4 at step 90; ln 72 = 4.28) while 1e-3 reached 0.886 accuracy, and
 # 0.963 on the example project in 100 steps. So 1e-3.
 CLASSIFIER_LR: dict[str, float] = {**DEFAULT_LR, "lora": 1e-3, "dora": 1e-3, "qlora": 1e-3}
+# A time-budgeted run (train.max_minutes; 15 minutes by default on CPU) trains tens of steps, not
+# hundreds: the LoRA family starts from the classifier head's rate instead (docs/training.md).
+BUDGET_LR: dict[str, float] = {**DEFAULT_LR, "lora": 1e-3, "dora": 1e-3}
 
 
-def learning_rate(spec: TrainSpec, head: str = "lm") -> float:
-    """``train.learning_rate``, else the default of the method (and head)."""
-    return spec.learning_rate or (CLASSIFIER_LR if head == "classifier" else DEFAULT_LR)[spec.method]
+def learning_rate(spec: TrainSpec, head: str = "lm", budgeted: bool = False) -> float:
+    """``train.learning_rate``, else the default of the method (and head; ``budgeted``: the run has a
+    time budget, so it takes the higher :data:`BUDGET_LR`)."""
+    if spec.learning_rate:
+        return spec.learning_rate
+    if head == "classifier":
+        return CLASSIFIER_LR[spec.method]
+    return (BUDGET_LR if budgeted else DEFAULT_LR)[spec.method]
 
 
 def virtual_token_offset(spec: TrainSpec) -> int:

@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..keys import input_key, train_inputs
 from ..results import DatasetVersion, TrainRun
 from ..spec import TailorSpec
-from ..spec.train import retrieved_examples
+from ..spec.train import retrieved_examples, time_budget
 from ..store.runs import record_run, unfinished_runs
 from ..workspace import Workspace
 from . import checkpoints as ck
@@ -352,7 +352,7 @@ def _setup(spec: TailorSpec, loaded, rows, packed: bool, progress: bool, acceler
                          "ZeRO-3): PEFT saves its virtual tokens from the live module, not from the gathered "
                          "state dict. Use the ddp_gpu or deepspeed_zero2 config, or method: lora.")
     model = apply_method(loaded.model, tspec, "SEQ_CLS" if head == "classifier" else "CAUSAL_LM")
-    lr = learning_rate(tspec, head)
+    lr = learning_rate(tspec, head, budgeted=time_budget(tspec, str(loaded.device)) > 0)
     optimizer = _optimizer(model, tspec, lr)
     world = accelerator.num_processes if accelerator else 1
     n_steps = total_steps(tspec, max(1, math.ceil(len(rows["train"]) / tspec.batch_size) // world))
