@@ -41,6 +41,14 @@ def _exe(name: str) -> str:
     return str(exe) if exe.exists() else name
 
 
+def peer_dtype() -> str:
+    """The peer's weights in the dtype ours answers in on this CPU (bf16 where tailorlm measures it
+    faster, ``models.precision.for_inference``; else fp32), so neither side gets the other's handicap."""
+    from tailorlm.models.precision import bf16_measured_faster, cpu_supports_bf16
+
+    return "bfloat16" if cpu_supports_bf16() and bf16_measured_faster() else "float32"
+
+
 @contextlib.contextmanager
 def server(cmd: list[str], cwd: Path, log: Path, url: str):
     """A server process answering ``url + /health``; stopped on exit."""
@@ -102,8 +110,8 @@ def run_with_setup(a: Any, compare: Callable, support_prompts: Callable) -> list
     cb = (["--continuous-batching", "--cb-block-size", str(CB_BLOCK), "--cb-num-blocks",
            str(max(1, a.peer_kv_tokens // CB_BLOCK))] if a.peer_mode == "continuous-batching"
           else ["--no-continuous-batching"])
-    peer_cmd = [_exe("transformers"), "serve", *cb, "--port", str(peer_port), "--device", "cpu", "--dtype", "float32",
-                str(s.merged)]
+    peer_cmd = [_exe("transformers"), "serve", *cb, "--port", str(peer_port), "--device", "cpu", "--dtype",
+                peer_dtype(), str(s.merged)]
     print(f"ours: {' '.join(ours_cmd)}\npeer: {' '.join(peer_cmd)}", flush=True)
     # Both servers up at once (the comparison alternates between them per point); only one is ever
     # under load at a time, so they do not compete for the cores while measured.
