@@ -27,11 +27,11 @@ class CharCounts:
         return out + 1e-3  # no all-zero vector for a text without letters
 
 
-def test_generation_report_has_embedding_similarity_beside_rouge(tmp_path, tiny_model_dir):
-    from tailorlm.evaluate import run_evaluation
+def _dataset_and_run(tmp_path, tiny_model_dir, n_test: int):
+    """A tiny dataset version and a "fine-tuned" run whose model is the tiny base copied (full weights)."""
     from dataset_fixtures import write_dataset_version
 
-    ds = write_dataset_version(tmp_path / "data", n_train=8, n_val=2, n_test=4)
+    ds = write_dataset_version(tmp_path / "data", n_train=8, n_val=2, n_test=n_test)
     model_path = tmp_path / "run1" / "model"
     shutil.copytree(tiny_model_dir, model_path)
     (model_path / "provenance.json").write_text(json.dumps({"method": "full", "base_ref": str(tiny_model_dir),
@@ -39,6 +39,13 @@ def test_generation_report_has_embedding_similarity_beside_rouge(tmp_path, tiny_
     run = TrainRun(run_id="run1", path=str(tmp_path / "run1"), model_path=str(model_path), method="full",
                    base_ref=str(tiny_model_dir), base_path=str(tiny_model_dir), base_weight_hash="x",
                    dataset_version=ds.version, metrics={"wall_seconds": 1.0})
+    return ds, run
+
+
+def test_generation_report_has_embedding_similarity_beside_rouge(tmp_path, tiny_model_dir):
+    from tailorlm.evaluate import run_evaluation
+
+    ds, run = _dataset_and_run(tmp_path, tiny_model_dir, n_test=4)
     spec = parse_spec({
         "project": "gen", "data": {"sources": [{"path": "x.jsonl"}]},
         "model": {"base": str(tiny_model_dir), "device": "cpu"},
@@ -66,16 +73,8 @@ def test_the_base_model_answers_a_seeded_sample_and_is_compared_on_it(tmp_path, 
     """``eval.reference_rows``: base answers 3 of the 6 test rows, fine_tuned and classical all 6; the
     paired intervals against base use those 3, and the report says so."""
     from tailorlm.evaluate import run_evaluation
-    from dataset_fixtures import write_dataset_version
 
-    ds = write_dataset_version(tmp_path / "data", n_train=8, n_val=2, n_test=6)
-    model_path = tmp_path / "run1" / "model"
-    shutil.copytree(tiny_model_dir, model_path)
-    (model_path / "provenance.json").write_text(json.dumps({"method": "full", "base_ref": str(tiny_model_dir),
-                                                            "base_path": str(tiny_model_dir)}))
-    run = TrainRun(run_id="run1", path=str(tmp_path / "run1"), model_path=str(model_path), method="full",
-                   base_ref=str(tiny_model_dir), base_path=str(tiny_model_dir), base_weight_hash="x",
-                   dataset_version=ds.version, metrics={"wall_seconds": 1.0})
+    ds, run = _dataset_and_run(tmp_path, tiny_model_dir, n_test=6)
     spec = parse_spec({
         "project": "gen", "data": {"sources": [{"path": "x.jsonl"}]},
         "model": {"base": str(tiny_model_dir), "device": "cpu"}, "objective": {"task": "generation"},

@@ -57,7 +57,7 @@ def versus_fine_tuned(task: str, scores: dict[str, Any], seed: int = 0) -> dict[
     """``fine_tuned`` minus each other system, with its interval; empty without a fine-tuned system."""
     if CANDIDATE not in scores:
         return {}
-    if per_example(task, scores[CANDIDATE].records[:1]) is None:
+    if per_example(task, []) is None:  # the task has no per-example score
         return {}
     out = {}
     for name, s in scores.items():
