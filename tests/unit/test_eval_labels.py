@@ -20,7 +20,7 @@ def _spec(root: Path, model_dir: Path, systems, min_confidence: float = 0.0, tra
         "project": "tiny", "data": {"sources": [{"path": "x.jsonl"}]}, "model": {"base": str(model_dir), "device": "cpu"},
         "objective": {"criteria": ["accuracy >= 0.9", "expected_calibration_error <= 0.1"],
                       "min_confidence": min_confidence},
-        "train": train or {"max_steps": 30, "batch_size": 8, "learning_rate": 1e-2, "eval_every": 30},
+        "train": train or {"max_steps": 60, "batch_size": 8, "learning_rate": 1e-2, "eval_every": 60},
         "eval": {"systems": systems, "batch_size": 4, "compliance": {"pii": False}},
     }, root)
 
@@ -72,7 +72,7 @@ def test_classifier_version_answers_by_its_head_and_skips_rag(project, tiny_mode
     assert all(p["prediction"] in INTENTS and p["completion_tokens"] == 0 for p in ft)  # no generation
     # The head reads the message alone: its prompts are a few tokens, the base prompt carries the labels.
     assert result.systems["fine_tuned"]["mean_prompt_tokens"] < result.systems["base"]["mean_prompt_tokens"] / 3
-    assert result.systems["fine_tuned"]["accuracy"] >= 0.75  # trained 30 steps on the same phrases
+    assert result.systems["fine_tuned"]["accuracy"] >= 0.75  # 60 steps: over seeds 0-5 and both precisions the worst was 0.83 (30 steps: 0.58)
     assert result.systems["fine_tuned"]["eval_seconds"] > 0
     assert "classifier-head" in Path(result.report_md).read_text()
 
