@@ -36,6 +36,26 @@ def test_nearest_examples_are_the_most_similar_and_never_the_row_itself():
     assert index.nearest([twin], 1, exclude_self=True)[0][0]["id"] == "r3"
 
 
+def test_training_draws_its_examples_from_the_pool_and_evaluation_takes_the_nearest():
+    """``train.retrieval_pool``: each training row's example is drawn (seeded by row id) from its
+    ``pool`` nearest other rows; pool 1 is the nearest; a rerun draws the same."""
+    from tailorlm.rag import ExampleIndex
+
+    rows = [_row(i, f"refund for my {item} please", f"Refunds for the {item} take five days.")
+            for i, item in enumerate(["shoes", "jacket", "lamp", "kettle", "mat", "chair", "bike", "phone"])]
+    index = ExampleIndex(rows)
+    nearest = index.nearest(rows, 1, exclude_self=True)
+    assert index.nearest(rows, 1, exclude_self=True, pool=1, seed=5) == nearest
+    ranked = index.nearest(rows, 4, exclude_self=True)  # each row's 4 nearest others
+    drawn = index.nearest(rows, 1, exclude_self=True, pool=4, seed=0)
+    assert all(d[0] in r and d[0]["id"] != row["id"] for d, r, row in zip(drawn, ranked, rows))
+    assert drawn != nearest  # 8 rows drawing 1 of 4: not all the nearest (fixed by the seed)
+    assert index.nearest(rows, 1, exclude_self=True, pool=4, seed=0) == drawn
+    two = index.nearest(rows, 2, exclude_self=True, pool=4, seed=1)
+    order = {r["id"]: i for i, r in enumerate(ranked[0])}
+    assert len(two[0]) == 2 and order[two[0][0]["id"]] < order[two[0][1]["id"]]  # kept in similarity order
+
+
 def test_the_stored_rows_rebuild_the_same_index(tmp_path):
     from tailorlm.rag import EXAMPLES_FILE as FILE, ExampleIndex
 
@@ -121,6 +141,19 @@ def test_training_evaluation_and_serving_build_the_same_prompt(generation_run, t
     neighbour = examples.nearest([own.to_dict()], 1, exclude_self=True)[0][0]
     assert neighbour["id"] != own["id"] and text.count("<|im_start|>assistant") == 2
     assert json.loads(neighbour["prompt"])[0]["content"] in text
+    # Training draws from the pool (train.retrieval_pool, default 8); validation takes the nearest.
+    from tailorlm.train.run import build_rows
+
+    assert spec.train.retrieval_pool == 8
+    train = pd.read_parquet(ds.split_path("train")).to_dict("records")
+    pooled = examples.nearest(train, 1, exclude_self=True, pool=8, seed=spec.train.seed)
+    built, *_ = build_rows(spec, ds, tokenizer, False, "lm", examples, k)
+    texts = [tokenizer.decode(r[0].input_ids) for r in built["train"]]
+    assert all(json.loads(p[0]["prompt"])[0]["content"] in t for p, t in zip(pooled, texts))
+    assert pooled != examples.nearest(train, 1, exclude_self=True)  # some rows were shown a farther one
+    val = pd.read_parquet(ds.split_path("validation")).iloc[0].to_dict()
+    val_neighbour = examples.nearest([val], 1)[0][0]
+    assert json.loads(val_neighbour["prompt"])[0]["content"] in tokenizer.decode(built["validation"][0][0].input_ids)
 
 
 def test_retrieved_examples_off_keeps_the_zero_shot_recipe(tiny_model_dir, tmp_path):

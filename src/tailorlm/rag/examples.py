@@ -17,6 +17,7 @@ a second for a few thousand rows), so no pickled object is ever read.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -57,26 +58,35 @@ class ExampleIndex:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def nearest(self, queries: Sequence[dict[str, Any]], k: int, exclude_self: bool = False) -> list[list[dict]]:
+    def nearest(self, queries: Sequence[dict[str, Any]], k: int, exclude_self: bool = False,
+                pool: int = 1, seed: int = 0) -> list[list[dict]]:
         """The ``k`` most similar training rows for each query row, most similar first (ties: file order).
 
         ``exclude_self``: never return the row with the query's own ``id`` (training: a row must not
-        see its own answer; another row with the same answer is a fair neighbour, as it is at test time)."""
+        see its own answer; another row with the same answer is a fair neighbour, as it is at test time).
+        ``pool`` > ``k``: draw the ``k`` at random (seeded by ``seed`` and the query's ``id``, so a rerun
+        draws the same) from the query's ``pool`` most similar rows, kept in similarity order. Training
+        uses it (``train.retrieval_pool``): a training row's nearest *other* row is a much closer match
+        than a new message ever gets, and a model shown only those learns to copy its neighbour blindly."""
         import numpy as np
         from sklearn.metrics.pairwise import linear_kernel
 
         if k <= 0 or not queries:
             return [[] for _ in queries]
+        width = max(k, pool)
         out: list[list[dict]] = []
         x = self._features.transform([example_query(q) for q in queries])
-        take = min(len(self.rows), k + (1 if exclude_self else 0))
+        take = min(len(self.rows), width + (1 if exclude_self else 0))
         for start in range(0, x.shape[0], CHUNK):
             sims = linear_kernel(x[start:start + CHUNK], self._matrix)
             for j, row_sims in enumerate(sims):
                 q = queries[start + j]
                 order = np.argsort(-row_sims, kind="stable")[:take]
-                picked = [self.rows[i] for i in order if not (exclude_self and _same(self.rows[i], q))]
-                out.append(picked[:k])
+                picked = [self.rows[i] for i in order if not (exclude_self and _same(self.rows[i], q))][:width]
+                if len(picked) > k:
+                    keep = sorted(random.Random(f"{seed}:{q.get('id')}").sample(range(len(picked)), k))
+                    picked = [picked[i] for i in keep]
+                out.append(picked)
         return out
 
     def save(self, folder: Path) -> Path:

@@ -98,13 +98,13 @@ def example_index(spec: TailorSpec, dataset: DatasetVersion, head: str = "lm"):
 
 
 def _encode(spec: TailorSpec, path: Path, tokenizer, labels: list[str], head: str, budget: int, progress: bool,
-            examples=None, k: int = 0):
+            examples=None, k: int = 0, pool: int = 1):
     if spec.objective.task == "continued_pretraining":
         return encode_text_split(path, tokenizer, progress)
     if head == "classifier":
         return encode_classifier_split(path, tokenizer, spec.objective, labels, budget, progress)
     return encode_sft_split(path, tokenizer, spec.objective, labels, budget, progress, spec.train.labels_in_prompt,
-                            examples, k)
+                            examples, k, pool, spec.train.seed)
 
 
 def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: bool, head: str = "lm",
@@ -119,7 +119,8 @@ def build_rows(spec: TailorSpec, dataset: DatasetVersion, tokenizer, progress: b
         if split == "validation" and not path.exists():
             enc[split] = None
             continue
-        enc[split] = _encode(spec, path, tokenizer, _labels(spec, dataset), head, budget, progress, examples, k)
+        pool = spec.train.retrieval_pool if split == "train" else 1  # validation shows what a new message gets
+        enc[split] = _encode(spec, path, tokenizer, _labels(spec, dataset), head, budget, progress, examples, k, pool)
     if not enc["train"].examples:
         raise ValueError(f"{dataset.split_path('train')}: no usable training rows "
                          f"({len(enc['train'].skipped)} skipped, e.g. {list(enc['train'].skipped.items())[:2]}).")
@@ -199,6 +200,7 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     val_rows = validation_sample(rows["validation"], spec.train.eval_rows, spec.train.seed)
     info = {"run_key": key, "method": spec.train.method, "head": head, "head_reason": why,
             "packing_efficiency": eff, "skipped": skipped, "retrieved_examples": shots,
+            "retrieval_pool": spec.train.retrieval_pool if shots else None,
             "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]),
             "validation_rows_used": len(val_rows), "lr": cfg.lr,
             "precision": precision(loaded, accelerator, cfg.autocast, cfg.precision if saved is not None else None)}

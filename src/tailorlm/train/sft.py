@@ -53,15 +53,18 @@ def encode_sft_split(
     list_labels: bool = True,
     examples: Any = None,
     k: int = 0,
+    pool: int = 1,
+    seed: int = 0,
 ) -> EncodedSplit:
     """Encode every ``sft`` row of a split; rows of other kinds or too long are reported in ``skipped``.
 
     ``examples`` (a :class:`tailorlm.rag.examples.ExampleIndex` of the training split) and ``k``: each
-    row's ``k`` nearest other training rows go before it as prior turns (``train.retrieved_examples``)."""
+    row's ``k`` nearest other training rows go before it as prior turns (``train.retrieved_examples``);
+    ``pool`` > 1 draws them from its ``pool`` nearest instead (``train.retrieval_pool``, training split only)."""
     df = read_split(path)
     out = EncodedSplit(examples=[])
     rows = df.to_dict("records")
-    shots = examples.nearest(rows, k, exclude_self=True) if examples is not None and k > 0 else [[] for _ in rows]
+    shots = examples.nearest(rows, k, exclude_self=True, pool=pool, seed=seed) if examples is not None and k > 0 else [[] for _ in rows]
     for row, row_shots in tqdm(zip(rows, shots), total=len(rows), desc=f"tokenize {path.stem}",
                                disable=not progress, leave=False):
         rid = str(row.get("id"))
