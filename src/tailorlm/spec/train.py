@@ -91,6 +91,12 @@ class TrainSpec(Strict):
             with the version. Unset: 1 for generation and chat (a short CPU budget teaches a small model to
             fit its neighbour's answer to the message long before it learns every intent's content from
             the weights; see docs/training.md), 0 otherwise. 0 = off. Recorded in the prompt recipe.
+        copy_bias: with retrieved examples, a logit bonus that decoding (evaluation, ``serve``, ``chat``)
+            gives the token continuing a span of the prompt: the example's answer, the message's item
+            or order number (``tailorlm.inference.decode.CopyLookup``). The version then keeps to the
+            stored answer it was shown unless it clearly prefers another token; a model trained for a few
+            CPU-minutes otherwise drops and garbles the example's sentences (docs/training.md). 0 = plain
+            decoding. Recorded in the prompt recipe; versions without retrieved examples ignore it.
         packing: pack several examples per row (position ids restart per example, so attention does
             not cross examples); a packed row holds up to ``data.max_seq_len`` tokens plus the shared
             instruction. Always on for continued pretraining (rows of ``data.max_seq_len`` tokens).
@@ -124,6 +130,8 @@ class TrainSpec(Strict):
     retrieved_examples: int | None = Field(default=None, ge=0, le=4,
                                            description="nearest training examples before each message; "
                                                        "default: 1 for generation and chat, else 0")
+    copy_bias: float = Field(default=2.0, ge=0.0, le=20.0,
+                             description="decoding bonus for continuing the retrieved example (logits)")
     packing: bool = False
     group_by_length: bool = True
     seed: int = 0
