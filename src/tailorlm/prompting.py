@@ -28,14 +28,16 @@ def system_prompt(objective: ObjectiveSpec, labels: Sequence[str] = (), list_lab
 
 
 def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: bool, tokenizer: Any = None,
-                  retrieved_examples: int = 0) -> dict:
+                  retrieved_examples: int = 0, copy_bias: float = 0.0) -> dict:
     """How a trained version's prompts are built, stored with the version (``provenance.json``) so
     evaluation and serving rebuild exactly the training prompt.
 
     Keys: ``format`` (``chat_template``: the tokenizer's own template, assistant header appended),
     ``task``, ``system`` (the system turn), ``labels``, ``labels_in_prompt``, ``stop`` (EOS) and
     ``retrieved_examples`` (how many nearest training examples go before the message as prior turns;
-    their rows are the version's ``retrieval_examples.jsonl``, see :mod:`tailorlm.rag.examples`).
+    their rows are the version's ``retrieval_examples.jsonl``, see :mod:`tailorlm.rag.examples`) and
+    ``copy_bias`` (the decoding bonus for continuing a span of the prompt, ``train.copy_bias``; 0 without
+    retrieved examples).
     """
     return {
         "format": "chat_template",
@@ -45,6 +47,7 @@ def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: 
         "labels_in_prompt": bool(list_labels and objective.task == "classification"),
         "stop": [tokenizer.eos_token] if tokenizer is not None and tokenizer.eos_token else [],
         "retrieved_examples": int(retrieved_examples),
+        "copy_bias": float(copy_bias) if retrieved_examples else 0.0,
     }
 
 

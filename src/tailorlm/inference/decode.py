@@ -37,6 +37,7 @@ class SamplingParams:
     n: int = 1
     logprobs: bool = False
     top_logprobs: int = 0
+    copy_bias: float = 0.0  # logit bonus for the token that continues a span of the prompt (CopyLookup)
 
 
 @dataclass
@@ -89,6 +90,37 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
 def _token_info(tok: Any, token_id: int) -> tuple[str, list[int]]:
     text = tok.decode([token_id])
     return text, list(text.encode("utf-8"))
+
+
+COPY_NGRAMS = (4, 3, 2)  # suffix lengths tried, longest first; a single token matches too much to mean a span
+
+
+class CopyLookup:
+    """Where the answer so far continues a span of its prompt: the token after the last place in the
+    prompt where the answer's last 4 (else 3, else 2) tokens occur, or None.
+
+    Decoding with ``SamplingParams.copy_bias`` adds that bias to this token's logit, so a version shown a
+    retrieved example (``train.retrieved_examples``) keeps to the example's answer, and copies the
+    message's item or order number, unless the model clearly prefers another token. At the first step
+    the suffix is the assistant header, whose last earlier occurrence opens the example's answer. Only
+    the prompt is searched, never the answer itself, so the bias cannot feed a loop. One dictionary per
+    prompt, built once (``len(prompt)`` x 3 entries); a look-up per row and step is three dict probes.
+    """
+
+    def __init__(self, prompt: Sequence[int]):
+        self.prompt = prompt
+        self._next: dict[tuple[int, ...], int] = {}
+        for n in COPY_NGRAMS:
+            for i in range(len(prompt) - n):
+                self._next[tuple(prompt[i:i + n])] = prompt[i + n]  # the last occurrence wins
+
+    def next_token(self, answer: Sequence[int]) -> int | None:
+        seq = list(self.prompt[-max(COPY_NGRAMS):]) + list(answer)
+        for n in COPY_NGRAMS:
+            hit = self._next.get(tuple(seq[-n:]))
+            if hit is not None:
+                return hit
+        return None
 
 
 def _pick(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator | None) -> torch.Tensor:
@@ -179,10 +211,27 @@ class Decoder:
             out.append(Delta(index=i, text=labels[k], logprobs=lps, finish_reason="stop", completion_tokens=n_tokens))
         return out
 
+    def _lookup(self, prompt: list[int]) -> CopyLookup:
+        """The prompt's :class:`CopyLookup`, built on its first use; jobs keep their prompt list for life,
+        so the list's identity is the key (checked, as an id may be reused once a list is gone)."""
+        cache: dict[int, CopyLookup] = self.__dict__.setdefault("_lookups", {})
+        item = cache.get(id(prompt))
+        if item is None or item.prompt is not prompt:
+            if len(cache) >= 256:
+                cache.clear()
+            item = cache[id(prompt)] = CopyLookup(prompt)
+        return item
+
     def _choose(self, logits, prompt, rows, params, gen, constraint) -> tuple[torch.Tensor, torch.Tensor]:
         """(next tokens, the logits they were chosen from: masked to the allowed tokens under a
         constraint, so reported log-probabilities are those of the distribution actually decoded)."""
         work = logits.float().clone()
+        if params.copy_bias:
+            lookup = self._lookup(prompt)
+            for i, r in enumerate(rows):
+                hit = None if r.finish else lookup.next_token(r.ids)
+                if hit is not None:
+                    work[i, hit] += params.copy_bias
         if constraint is not None:
             for i, r in enumerate(rows):
                 if r.finish:

@@ -98,6 +98,12 @@ class TrainSpec(Strict):
             nearest neighbour is of the same intent and situation for 96% of training rows and 71% of
             test messages), so a model trained only on nearest neighbours learns to copy them blindly.
             1 = always the nearest.
+        copy_bias: with retrieved examples, a logit bonus that decoding (evaluation, ``serve``, ``chat``)
+            gives the token continuing a span of the prompt: the example's answer, the message's item
+            or order number (``tailorlm.inference.decode.CopyLookup``). The version then keeps to the
+            stored answer it was shown unless it clearly prefers another token; a model trained for a few
+            CPU-minutes otherwise drops and garbles the example's sentences (docs/training.md). 0 = plain
+            decoding. Recorded in the prompt recipe; versions without retrieved examples ignore it.
         packing: pack several examples per row (position ids restart per example, so attention does
             not cross examples); a packed row holds up to ``data.max_seq_len`` tokens plus the shared
             instruction. Always on for continued pretraining (rows of ``data.max_seq_len`` tokens).
@@ -133,6 +139,8 @@ class TrainSpec(Strict):
                                                        "default: 1 for generation and chat, else 0")
     retrieval_pool: int = Field(default=8, ge=1, le=64,
                                 description="training draws its retrieved examples from this many nearest rows")
+    copy_bias: float = Field(default=2.0, ge=0.0, le=20.0,
+                             description="decoding bonus for continuing the retrieved example (logits)")
     packing: bool = False
     group_by_length: bool = True
     seed: int = 0

@@ -244,7 +244,7 @@ def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec, tokeni
             "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
             "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
             "prompt_recipe": prompt_recipe(spec.objective, dataset.labels, spec.train.labels_in_prompt, tokenizer,
-                                           shots),
+                                           shots, spec.train.copy_bias),
             "metrics": run.metrics, "spec": spec.model_dump(mode="json")}
 
 
