@@ -115,7 +115,8 @@ class CopyLookup:
                 self._next[tuple(prompt[i:i + n])] = prompt[i + n]  # the last occurrence wins
 
     def next_token(self, answer: Sequence[int]) -> int | None:
-        seq = list(self.prompt[-max(COPY_NGRAMS):]) + list(answer)
+        n_max = max(COPY_NGRAMS)
+        seq = list(self.prompt[-n_max:]) + list(answer[-n_max:])  # the last n_max tokens are all it needs
         for n in COPY_NGRAMS:
             hit = self._next.get(tuple(seq[-n:]))
             if hit is not None:
