@@ -47,7 +47,8 @@ def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: 
         "labels_in_prompt": bool(list_labels and objective.task == "classification"),
         "stop": [tokenizer.eos_token] if tokenizer is not None and tokenizer.eos_token else [],
         "retrieved_examples": int(retrieved_examples),
-        "copy_bias": float(copy_bias) if retrieved_examples else 0.0,
+        # label answers are scored by constrained label scoring in evaluation, so no bias there or in serving
+        "copy_bias": float(copy_bias) if retrieved_examples and objective.task in ("generation", "chat") else 0.0,
     }
 
 

@@ -25,8 +25,12 @@ def test_the_lookup_continues_the_last_matching_span_of_the_prompt_only():
     assert look.next_token([30, 31]) == 32  # mid-span
     assert look.next_token([30, 31, 32, 33, 9]) == 7  # the span runs to the end of what it matched
     assert look.next_token([55, 56]) is None  # nothing in the prompt ends like this answer
-    # The answer itself is never searched: a repeated answer token does not point anywhere new.
-    assert look.next_token([55, 56, 55]) is None
+    # The answer itself is never searched: its own repeated span points nowhere.
+    assert look.next_token([55, 56, 57, 55, 56]) is None
+    # Later steps take the last occurrence of a span, the first step the first (the nearest example).
+    twice = CopyLookup([7, 8, 30, 5, 6, 40, 7, 8, 50, 5, 6, 60, 7, 8])
+    assert twice.next_token([]) == 30 and twice.next_token([5, 6]) == 60
+    assert CopyLookup([1, 2, 3, 7, 8]).next_token([]) is None  # no earlier header: no bonus
 
 
 def test_the_spec_default_and_the_recipe_record_it():
@@ -38,6 +42,8 @@ def test_the_spec_default_and_the_recipe_record_it():
     objective = ObjectiveSpec(task="generation")
     assert prompt_recipe(objective, [], False, None, 1, 2.0)["copy_bias"] == 2.0
     assert prompt_recipe(objective, [], False, None, 0, 2.0)["copy_bias"] == 0.0  # no example to keep to
+    labels = ObjectiveSpec(task="classification", labels=["a", "b"])
+    assert prompt_recipe(labels, ["a", "b"], False, None, 1, 2.0)["copy_bias"] == 0.0  # scored by label scoring
 
 
 QUESTIONS = ["Where is my parcel for order 123?", "I want a refund for the shoes"]

@@ -102,23 +102,31 @@ class CopyLookup:
     Decoding with ``SamplingParams.copy_bias`` adds that bias to this token's logit, so a version shown a
     retrieved example (``train.retrieved_examples``) keeps to the example's answer, and copies the
     message's item or order number, unless the model clearly prefers another token. At the first step
-    the suffix is the assistant header, whose last earlier occurrence opens the example's answer. Only
-    the prompt is searched, never the answer itself, so the bias cannot feed a loop. One dictionary per
-    prompt, built once (``len(prompt)`` x 3 entries); a look-up per row and step is three dict probes.
+    the suffix is the assistant header, and its *first* earlier occurrence opens the answer of the
+    nearest example (examples come before the conversation, nearest first), not an earlier reply of a
+    multi-turn chat. Later steps take the last occurrence, so the message's own item or order number
+    wins over the example's. Only the prompt is searched, never the answer itself, so the bias cannot
+    feed a loop within an answer. The bias is added before temperature scaling (at temperature ``T`` it
+    weighs ``copy_bias / T``). One dictionary per prompt, built once (``len(prompt)`` x 3 entries); a
+    look-up per row and step is a few dict probes.
     """
 
     def __init__(self, prompt: Sequence[int]):
         self.prompt = prompt
         self._next: dict[tuple[int, ...], int] = {}
+        self._first: dict[tuple[int, ...], int] = {}
         for n in COPY_NGRAMS:
             for i in range(len(prompt) - n):
-                self._next[tuple(prompt[i:i + n])] = prompt[i + n]  # the last occurrence wins
+                key = tuple(prompt[i:i + n])
+                self._next[key] = prompt[i + n]  # the last occurrence wins
+                self._first.setdefault(key, prompt[i + n])
 
     def next_token(self, answer: Sequence[int]) -> int | None:
         n_max = max(COPY_NGRAMS)
         seq = list(self.prompt[-n_max:]) + list(answer[-n_max:])  # the last n_max tokens are all it needs
+        table = self._next if answer else self._first
         for n in COPY_NGRAMS:
-            hit = self._next.get(tuple(seq[-n:]))
+            hit = table.get(tuple(seq[-n:]))
             if hit is not None:
                 return hit
         return None
@@ -225,14 +233,9 @@ class Decoder:
 
     def _choose(self, logits, prompt, rows, params, gen, constraint) -> tuple[torch.Tensor, torch.Tensor]:
         """(next tokens, the logits they were chosen from: masked to the allowed tokens under a
-        constraint, so reported log-probabilities are those of the distribution actually decoded)."""
+        constraint, so reported log-probabilities are the model's over the tokens it may write; the
+        ``copy_bias`` bonus steers the choice but is not in the reported log-probabilities)."""
         work = logits.float().clone()
-        if params.copy_bias:
-            lookup = self._lookup(prompt)
-            for i, r in enumerate(rows):
-                hit = None if r.finish else lookup.next_token(r.ids)
-                if hit is not None:
-                    work[i, hit] += params.copy_bias
         if constraint is not None:
             for i, r in enumerate(rows):
                 if r.finish:
@@ -241,7 +244,16 @@ class Decoder:
                 mask = torch.full_like(work[i], float("-inf"))
                 mask[torch.tensor(allowed, dtype=torch.long, device=work.device)] = 0.0
                 work[i] = work[i] + mask
-        return _pick(work, params, gen).cpu(), work
+        steer = work
+        if params.copy_bias:
+            lookup = self._lookup(prompt)
+            for i, r in enumerate(rows):
+                hit = None if r.finish else lookup.next_token(r.ids)
+                if hit is not None:
+                    if steer is work:
+                        steer = work.clone()
+                    steer[i, hit] += params.copy_bias
+        return _pick(steer, params, gen).cpu(), work
 
     def _advance(self, rows: list[_Row], nxt: torch.Tensor, logits: torch.Tensor, params: SamplingParams,
                  last: bool) -> list[Delta]:
