@@ -13,6 +13,7 @@ import json
 from typing import Any, Sequence
 
 from .spec import ObjectiveSpec
+from .spec.train import RETRIEVAL_TASKS
 
 Message = dict[str, str]
 
@@ -48,7 +49,7 @@ def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: 
         "stop": [tokenizer.eos_token] if tokenizer is not None and tokenizer.eos_token else [],
         "retrieved_examples": int(retrieved_examples),
         # label answers are scored by constrained label scoring in evaluation, so no bias there or in serving
-        "copy_bias": float(copy_bias) if retrieved_examples and objective.task in ("generation", "chat") else 0.0,
+        "copy_bias": float(copy_bias) if retrieved_examples and objective.task in RETRIEVAL_TASKS else 0.0,
     }
 
 

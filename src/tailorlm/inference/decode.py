@@ -156,6 +156,7 @@ class Decoder:
         self.classifier = is_classifier(self.model)
         self.stop_ids = set() if self.classifier else set(stop_token_ids(self.tok, self.model))
         self.cached = not self.classifier and supports_prefix_cache(self.model)
+        self._copy: CopyLookup | None = None  # the copy_bias look-up of the prompt decoded last
 
     def _forward(self, ids: torch.Tensor, cache: Any) -> torch.Tensor:
         if cache is None:
@@ -221,15 +222,11 @@ class Decoder:
         return out
 
     def _lookup(self, prompt: list[int]) -> CopyLookup:
-        """The prompt's :class:`CopyLookup`, built on its first use; jobs keep their prompt list for life,
-        so the list's identity is the key (checked, as an id may be reused once a list is gone)."""
-        cache: dict[int, CopyLookup] = self.__dict__.setdefault("_lookups", {})
-        item = cache.get(id(prompt))
-        if item is None or item.prompt is not prompt:
-            if len(cache) >= 256:
-                cache.clear()
-            item = cache[id(prompt)] = CopyLookup(prompt)
-        return item
+        """The prompt's :class:`CopyLookup`, built on its first step. The engine makes one decoder per
+        request, whose prompt list stays the same object; ``tailorlm chat`` reuses one across turns."""
+        if self._copy is None or self._copy.prompt is not prompt:
+            self._copy = CopyLookup(prompt)
+        return self._copy
 
     def _choose(self, logits, prompt, rows, params, gen, constraint) -> tuple[torch.Tensor, torch.Tensor]:
         """(next tokens, the logits they were chosen from: masked to the allowed tokens under a
@@ -244,15 +241,13 @@ class Decoder:
                 mask = torch.full_like(work[i], float("-inf"))
                 mask[torch.tensor(allowed, dtype=torch.long, device=work.device)] = 0.0
                 work[i] = work[i] + mask
-        steer = work
-        if params.copy_bias:
-            lookup = self._lookup(prompt)
-            for i, r in enumerate(rows):
-                hit = None if r.finish else lookup.next_token(r.ids)
-                if hit is not None:
-                    if steer is work:
-                        steer = work.clone()
-                    steer[i, hit] += params.copy_bias
+        if not params.copy_bias:
+            return _pick(work, params, gen).cpu(), work
+        steer, lookup = work.clone(), self._lookup(prompt)
+        for i, r in enumerate(rows):
+            hit = None if r.finish else lookup.next_token(r.ids)
+            if hit is not None:
+                steer[i, hit] += params.copy_bias
         return _pick(steer, params, gen).cpu(), work
 
     def _advance(self, rows: list[_Row], nxt: torch.Tensor, logits: torch.Tensor, params: SamplingParams,

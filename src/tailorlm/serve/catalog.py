@@ -151,7 +151,7 @@ def _recipe(objective: ObjectiveSpec, labels: tuple[str, ...], model_path: str) 
     shots = int(stored.get("retrieved_examples") or 0)
     return Recipe(objective, labels, bool(stored.get("labels_in_prompt", True)), prov.get("head", "lm"),
                   int(stored.get("max_tokens") or 256), str(stored.get("cue") or ""), shots,
-                  _examples(model_path) if shots else None, float(stored.get("copy_bias") or 0.0) if shots else 0.0)
+                  _examples(model_path) if shots else None, float(stored.get("copy_bias") or 0.0))
 
 
 @lru_cache(maxsize=16)

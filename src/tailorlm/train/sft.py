@@ -64,7 +64,8 @@ def encode_sft_split(
     df = read_split(path)
     out = EncodedSplit(examples=[])
     rows = df.to_dict("records")
-    shots = examples.nearest(rows, k, exclude_self=True, pool=pool, seed=seed) if examples is not None and k > 0 else [[] for _ in rows]
+    shots = ([[] for _ in rows] if examples is None or k <= 0
+             else examples.nearest(rows, k, exclude_self=True, pool=pool, seed=seed))
     for row, row_shots in tqdm(zip(rows, shots), total=len(rows), desc=f"tokenize {path.stem}",
                                disable=not progress, leave=False):
         rid = str(row.get("id"))
