@@ -7,6 +7,16 @@ before every message, the ``k`` training examples whose user turns are most simi
 TF-IDF features, :func:`similarity_features`), as user/assistant turns; it
 learns to take the neighbour's content and fit it to the message (order number, item, name, branch).
 
+**Answer groups.** Cosine similarity of the user turns alone is a weak judge of which stored answer fits:
+it is swayed by the item, the name and the filler words two messages share. When the index is built for
+training (:meth:`ExampleIndex.build`, ``train.retrieval_groups``), the training answers are clustered
+(k-means over TF-IDF of the answers) and a logistic regression learns to predict a message's answer
+group from its user turns; ranking then adds ``GROUP_WEIGHT`` x log P(the row's group | message) to the
+cosine similarity, so the most similar row *among those whose answer fits* wins. The groups are stored
+with the rows (field ``answer_group``) and the regression is refitted from them on load. On the bench support
+workload this picks a row of the right intent for 92% of test messages instead of 87%, and copying its
+answer scores ROUGE-L 0.453 instead of the nearest-row floor's 0.437 (docs/training.md).
+
 The same retrieval runs in training (each row's nearest *other* training rows), in evaluation and in
 serving (the nearest training rows), so every prompt is the one the model was trained on. The rows
 travel with the version as :data:`FILE` in its model folder (they are the scrubbed training split, which
@@ -25,8 +35,37 @@ from ..artifacts import RETRIEVAL_EXAMPLES
 from .index import example_query
 
 FILE = RETRIEVAL_EXAMPLES
-KEEP = ("id", "prompt", "completion")
+KEEP = ("id", "prompt", "completion", "answer_group")
 CHUNK = 256  # queries scored at a time (bounded memory: CHUNK x rows similarities)
+GROUP_WEIGHT = 0.1  # ranking: cosine + GROUP_WEIGHT * log P(group | message)
+GROUP_C = 10.0  # the group regression's inverse regularisation
+MIN_GROUP_ROWS = 100  # auto: fewer training rows than this form no groups
+
+
+def auto_groups(n_rows: int) -> int:
+    """``train.retrieval_groups`` unset: about sqrt(rows) answer groups (8-64), none under 100 rows."""
+    if n_rows < MIN_GROUP_ROWS:
+        return 0
+    return max(8, min(64, round(n_rows ** 0.5)))
+
+
+def answer_groups(completions: Sequence[str], groups: int, seed: int = 0) -> list[int]:
+    """Cluster answers into at most ``groups`` groups (k-means over TF-IDF word 1-2-grams, seeded);
+    ``[]`` when fewer than two distinct answers or groups."""
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [str(c or "") for c in completions]
+    k = min(groups, len(set(texts)))
+    if k < 2:
+        return []
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2 if len(texts) >= 50 else 1)
+    try:
+        a = vec.fit_transform(texts)
+    except ValueError:  # empty vocabulary (answers without words)
+        return []
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(a).labels_
+    return [int(x) for x in labels]
 
 
 def similarity_features():
@@ -45,22 +84,47 @@ class ExampleIndex:
     """TF-IDF nearest neighbours over training examples' user turns.
 
     Args:
-        rows: dataset rows with ``id``, ``prompt`` (JSON chat) and ``completion``.
+        rows: dataset rows with ``id``, ``prompt`` (JSON chat) and ``completion``; an integer ``answer_group``
+            on every row (:meth:`build`, or stored with a version) turns on group-aware ranking.
     """
 
     def __init__(self, rows: Iterable[dict[str, Any]]):
-        self.rows = [{k: _plain(r.get(k)) for k in KEEP} for r in rows]
+        self.rows = [{k: _plain(r.get(k)) for k in KEEP if k != "answer_group" or r.get(k) is not None} for r in rows]
         if not self.rows:
             raise ValueError("cannot retrieve examples from an empty training split")
         self._features = similarity_features()
         self._matrix = self._features.fit_transform([example_query(r) for r in self.rows])
+        self._groups = None  # (regression, column of each row's group in its predict_proba)
+        labels = [r.get("answer_group") for r in self.rows]
+        if all(isinstance(g, int) for g in labels) and len(set(labels)) >= 2:
+            import numpy as np
+            from sklearn.linear_model import LogisticRegression
+
+            clf = LogisticRegression(C=GROUP_C, max_iter=300).fit(self._matrix, labels)
+            self._groups = (clf, np.searchsorted(clf.classes_, np.asarray(labels)))
+
+    @classmethod
+    def build(cls, rows: Iterable[dict[str, Any]], groups: int | None = None, seed: int = 0) -> "ExampleIndex":
+        """The index of training rows with ``groups`` answer groups (None: :func:`auto_groups`; 0: none)."""
+        rows = [dict(r) for r in rows]
+        n = auto_groups(len(rows)) if groups is None else groups
+        labels = answer_groups([r.get("completion") for r in rows], n, seed) if n > 0 else []
+        for r, g in zip(rows, labels or [None] * len(rows)):
+            r["answer_group"] = g  # None: the key is dropped
+        return cls(rows)
+
+    @property
+    def groups(self) -> int:
+        """How many answer groups rank the rows (0: cosine similarity alone)."""
+        return len(self._groups[0].classes_) if self._groups else 0
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def nearest(self, queries: Sequence[dict[str, Any]], k: int, exclude_self: bool = False,
                 pool: int = 1, seed: int = 0) -> list[list[dict]]:
-        """The ``k`` most similar training rows for each query row, most similar first (ties: file order).
+        """The ``k`` most similar training rows for each query row, most similar first (ties: file order);
+        with answer groups, similarity is cosine + ``GROUP_WEIGHT`` x log P(row's group | query).
 
         ``exclude_self``: never return the row with the query's own ``id`` (training: a row must not
         see its own answer; another row with the same answer is a fair neighbour, as it is at test time).
@@ -79,6 +143,9 @@ class ExampleIndex:
         take = min(len(self.rows), width + (1 if exclude_self else 0))
         for start in range(0, x.shape[0], CHUNK):
             sims = linear_kernel(x[start:start + CHUNK], self._matrix)
+            if self._groups is not None:
+                clf, cols = self._groups
+                sims = sims + GROUP_WEIGHT * np.log(clf.predict_proba(x[start:start + CHUNK])[:, cols] + 1e-9)
             for j, row_sims in enumerate(sims):
                 q = queries[start + j]
                 order = np.argsort(-row_sims, kind="stable")[:take]

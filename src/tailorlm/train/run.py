@@ -94,7 +94,7 @@ def example_index(spec: TailorSpec, dataset: DatasetVersion, head: str = "lm"):
     if len(rows) <= k:
         log.info("train.retrieved_examples: %d training rows, too few to retrieve %d other(s) each; off", len(rows), k)
         return None, 0
-    return ExampleIndex(rows), k
+    return ExampleIndex.build(rows, spec.train.retrieval_groups, spec.train.seed), k
 
 
 def _encode(spec: TailorSpec, path: Path, tokenizer, labels: list[str], head: str, budget: int, progress: bool,
@@ -201,6 +201,7 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     info = {"run_key": key, "method": spec.train.method, "head": head, "head_reason": why,
             "packing_efficiency": eff, "skipped": skipped, "retrieved_examples": shots,
             "retrieval_pool": spec.train.retrieval_pool if shots else None,
+            "retrieval_groups": examples.groups if shots else None,
             "train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]),
             "validation_rows_used": len(val_rows), "lr": cfg.lr,
             "precision": precision(loaded, accelerator, cfg.autocast, cfg.precision if saved is not None else None)}
