@@ -169,3 +169,38 @@ def test_retrieved_examples_off_keeps_the_zero_shot_recipe(tiny_model_dir, tmp_p
     run = run_training(spec, Workspace(tmp_path), ds, progress=False)
     recipe = json.loads((Path(run.model_path) / "provenance.json").read_text())["prompt_recipe"]
     assert recipe["retrieved_examples"] == 0 and not (Path(run.model_path) / FILE).exists()
+
+
+def _shop_rows():
+    items = [f"{colour} {thing}" for thing in ("waterproof hiking boots", "stainless steel kettle",
+                                              "noise cancelling headphones", "ergonomic office chair",
+                                              "bamboo yoga mat", "cast iron frying pan", "merino wool jacket")
+             for colour in ("blue", "red", "green", "black", "white", "grey")]
+    rows = []
+    for i, item in enumerate(items):
+        rows.append(_row(2 * i, f"where is my order of the {item}",
+                         f"Your {item} is on its way; follow the courier in Order History."))
+        if i > 0:  # no cancellation of the first item is stored
+            rows.append(_row(2 * i + 1, f"please cancel the order of the {item}",
+                             f"The order of the {item} is cancelled and the refund follows within 5 days."))
+    return rows, items
+
+
+def test_answer_groups_pick_the_row_whose_answer_fits_over_the_one_sharing_the_item(tmp_path):
+    """``train.retrieval_groups``: similarity alone follows the shared item name to the wrong intent's
+    answer; ranking by the message's predicted answer group picks a cancellation; the groups travel
+    with the stored rows."""
+    from tailorlm.rag import ExampleIndex
+
+    rows, items = _shop_rows()
+    query = {"id": "q", "prompt": [{"role": "user", "content": f"please cancel the order of the {items[0]}"}]}
+    plain = ExampleIndex(rows)
+    assert plain.groups == 0 and "on its way" in plain.nearest([query], 1)[0][0]["completion"]
+    grouped = ExampleIndex.build(rows, groups=2)
+    assert grouped.groups == 2
+    assert "cancelled" in grouped.nearest([query], 1)[0][0]["completion"]
+    grouped.save(tmp_path)
+    again = ExampleIndex.load(tmp_path)
+    assert again.groups == 2 and again.nearest([query], 3) == grouped.nearest([query], 3)
+    assert ExampleIndex.build(rows, groups=0).groups == 0
+    assert ExampleIndex.build(rows).groups == 0  # auto: fewer than 100 rows form no groups
