@@ -1,0 +1,77 @@
+"""Which ``copy_bias`` serves a trained generation version best, measured on its *validation* rows.
+
+Run inside a project whose ``tailorlm run`` (or ``train``) has finished::
+
+    cd my-project && python /path/to/bench/copy_bias_sweep.py --rows 80 --bias 0 1 2 4 8
+
+For each bias it decodes the fine-tuned version's validation answers (greedy, the evaluation's
+prompts: the version's retrieved example before each message) and prints ROUGE-L and embedding
+similarity next to the nearest-training-answer floor and to copying the example the version was
+shown, on the same rows. Validation rows, never test rows: this is tuning data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spec", default="tailor.yaml")
+    ap.add_argument("--rows", type=int, default=80, help="validation rows (the first N, file order)")
+    ap.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0, 8.0])
+    ap.add_argument("--batch-size", type=int, default=None)
+    args = ap.parse_args()
+
+    from tailorlm.evaluate.answers import answer_plan
+    from tailorlm.evaluate.baselines import plan_systems
+    from tailorlm.evaluate.classical import classical_answers
+    from tailorlm.evaluate.metrics import METRICS, embedding_similarities
+    from tailorlm.evaluate.runner import fine_tuned_shots, load_rows, load_weights, max_new_tokens
+    from tailorlm.models.trained import read_provenance
+    from tailorlm.pipeline import run_pipeline
+    from tailorlm.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.batch_size:
+        spec.eval.batch_size = args.batch_size
+    res = run_pipeline(spec, until="train", progress=False)
+    ds, run = res.dataset, res.run
+    val = load_rows(ds.split_path("validation"), 0, "validation")[:args.rows]
+    train = load_rows(ds.split_path("train"), 0, "train")
+    refs = [str(r.get("completion") or "") for r in val]
+    rouge = METRICS["rougeL"]
+
+    floor, _ = classical_answers(spec.objective.task, train, [], val, spec.eval.seed)
+    floor_text = [g.text for g in floor]
+    shots = fine_tuned_shots(run, val)
+    shown = [str(s[0].get("completion") or "") if s else "" for s in shots] if shots else None
+    out = {"rows": len(val), "recipe": read_provenance(run.model_path).get("prompt_recipe"),
+           "floor": {"rougeL": rouge(floor_text, refs),
+                     "embedding": sum(embedding_similarities(floor_text, refs)) / len(refs)}}
+    if shown:
+        out["copy_of_shown"] = {"rougeL": rouge(shown, refs)}
+    print(json.dumps(out, default=str), flush=True)
+
+    loaded = load_weights("fine_tuned", spec, run)
+    plan = plan_systems(["fine_tuned"], val, train, spec.objective, list(ds.labels or []), spec.eval, None,
+                        True, shots)[0]
+    budget = max_new_tokens(spec, loaded.tokenizer, [], [str(r.get("completion") or "") for r in train])
+    import tailorlm.evaluate.answers as answers
+
+    for bias in args.bias:
+        answers.stored_recipe = lambda r, b=bias: {**read_provenance(r.model_path)["prompt_recipe"], "copy_bias": b}
+        t0 = time.perf_counter()
+        gens = answer_plan(loaded, plan, spec, [], budget, progress=False, run=run)
+        texts = [g.text for g in gens]
+        row = {"copy_bias": bias, "rougeL": rouge(texts, refs),
+               "embedding": sum(embedding_similarities(texts, refs)) / len(refs),
+               "vs_shown": rouge(texts, shown) if shown else None,
+               "seconds": round(time.perf_counter() - t0, 1)}
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
