@@ -23,6 +23,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=80, help="validation rows (the first N, file order)")
     ap.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0, 8.0])
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--dump", default=None,
+                    help="write each row's message, reference, shown example, floor and answers (JSONL) here")
     args = ap.parse_args()
 
     from tailorlm.evaluate.answers import answer_plan
@@ -61,6 +63,9 @@ def main() -> None:
     budget = max_new_tokens(spec, loaded.tokenizer, [], [str(r.get("completion") or "") for r in train])
     import tailorlm.evaluate.answers as answers
 
+    dump = [{"id": r.get("id"), "message": r.get("prompt"), "reference": ref, "floor": f,
+             "shown": shown[i] if shown else None, "answers": {}} for i, (r, ref, f) in
+            enumerate(zip(val, refs, floor_text))]
     for bias in args.bias:
         answers.stored_recipe = lambda r, b=bias: {**read_provenance(r.model_path)["prompt_recipe"], "copy_bias": b}
         t0 = time.perf_counter()
@@ -71,6 +76,11 @@ def main() -> None:
                "vs_shown": rouge(texts, shown) if shown else None,
                "seconds": round(time.perf_counter() - t0, 1)}
         print(json.dumps(row), flush=True)
+        for d, t in zip(dump, texts):
+            d["answers"][str(bias)] = t
+    if args.dump:
+        with open(args.dump, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in dump)
 
 
 if __name__ == "__main__":
