@@ -1,6 +1,7 @@
 """Which ``copy_bias`` serves a trained generation version best, measured on its *validation* rows.
 
-Run inside a project whose ``tailorlm run`` (or ``train``) has finished::
+Run inside a generation or chat project (it prepares and trains first when the project has no
+finished run, as ``tailorlm eval`` does)::
 
     cd my-project && python /path/to/bench/copy_bias_sweep.py --rows 80 --bias 0 1 2 4 8
 
@@ -27,24 +28,29 @@ def main() -> None:
                     help="write each row's message, reference, shown example, floor and answers (JSONL) here")
     args = ap.parse_args()
 
-    from tailorlm.evaluate.answers import answer_plan
     from tailorlm.evaluate.baselines import plan_systems
     from tailorlm.evaluate.classical import classical_answers
-    from tailorlm.evaluate.metrics import METRICS, embedding_similarities
+    from tailorlm.evaluate.metrics import METRICS
+    from tailorlm.inference import encode_chats, generate
     from tailorlm.evaluate.runner import fine_tuned_shots, load_rows, load_weights, max_new_tokens
     from tailorlm.models.trained import read_provenance
     from tailorlm.pipeline import run_pipeline
     from tailorlm.spec import load_spec
 
     spec = load_spec(args.spec)
+    if spec.objective.task not in ("generation", "chat"):
+        raise SystemExit(f"{args.spec}: task {spec.objective.task!r}; copy_bias applies to generation and chat only")
     if args.batch_size:
         spec.eval.batch_size = args.batch_size
     res = run_pipeline(spec, until="train", progress=False)
     ds, run = res.dataset, res.run
-    val = load_rows(ds.split_path("validation"), 0, "validation")[:args.rows]
+    path = ds.split_path("validation")
+    val = load_rows(path, 0, "validation")[:args.rows] if path.exists() else []
+    if not val:
+        raise SystemExit(f"{path}: no validation rows to tune on (set data.split so validation is not empty)")
     train = load_rows(ds.split_path("train"), 0, "train")
     refs = [str(r.get("completion") or "") for r in val]
-    rouge = METRICS["rougeL"]
+    rouge, embedding = METRICS["rougeL"], METRICS["embedding_similarity"]
 
     floor, _ = classical_answers(spec.objective.task, train, [], val, spec.eval.seed)
     floor_text = [g.text for g in floor]
@@ -52,7 +58,7 @@ def main() -> None:
     shown = [str(s[0].get("completion") or "") if s else "" for s in shots] if shots else None
     out = {"rows": len(val), "recipe": read_provenance(run.model_path).get("prompt_recipe"),
            "floor": {"rougeL": rouge(floor_text, refs),
-                     "embedding": sum(embedding_similarities(floor_text, refs)) / len(refs)}}
+                     "embedding": embedding(floor_text, refs)}}
     if shown:
         out["copy_of_shown"] = {"rougeL": rouge(shown, refs)}
     print(json.dumps(out, default=str), flush=True)
@@ -61,18 +67,19 @@ def main() -> None:
     plan = plan_systems(["fine_tuned"], val, train, spec.objective, list(ds.labels or []), spec.eval, None,
                         True, shots)[0]
     budget = max_new_tokens(spec, loaded.tokenizer, [], [str(r.get("completion") or "") for r in train])
-    import tailorlm.evaluate.answers as answers
+    prompts = encode_chats(loaded.tokenizer, plan.chats)
+    e = spec.eval
 
     dump = [{"id": r.get("id"), "message": r.get("prompt"), "reference": ref, "floor": f,
              "shown": shown[i] if shown else None, "answers": {}} for i, (r, ref, f) in
             enumerate(zip(val, refs, floor_text))]
     for bias in args.bias:
-        answers.stored_recipe = lambda r, b=bias: {**read_provenance(r.model_path)["prompt_recipe"], "copy_bias": b}
-        t0 = time.perf_counter()
-        gens = answer_plan(loaded, plan, spec, [], budget, progress=False, run=run)
+        t0 = time.perf_counter()  # the evaluation's own call (evaluate/answers.py), with this bias
+        gens = generate(loaded, prompts, max_new_tokens=budget, batch_size=e.batch_size, progress=False,
+                        prefix_cache=e.prefix_cache, autocast=e.bf16_autocast, copy_bias=bias)
         texts = [g.text for g in gens]
         row = {"copy_bias": bias, "rougeL": rouge(texts, refs),
-               "embedding": sum(embedding_similarities(texts, refs)) / len(refs),
+               "embedding": embedding(texts, refs),
                "vs_shown": rouge(texts, shown) if shown else None,
                "seconds": round(time.perf_counter() - t0, 1)}
         print(json.dumps(row), flush=True)
