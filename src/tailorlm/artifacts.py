@@ -63,6 +63,8 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 MARKER = ".tailorlm-output"
 # A version's training rows for its prompt recipe's retrieved examples (tailorlm.rag.examples).
 RETRIEVAL_EXAMPLES = "retrieval_examples.jsonl"
+# Their user turns' sentence embeddings, when the index ranks by them too (tailorlm.rag.examples).
+RETRIEVAL_VECTORS = "retrieval_vectors.npz"
 _MARKER_TEXT = json.dumps({"written_by": "tailorlm", "replaceable": True,
                            "note": "tailorlm replaces this folder when asked to write here again"}) + "\n"
 

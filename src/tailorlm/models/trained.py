@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..artifacts import RETRIEVAL_EXAMPLES, atomic_dir, atomic_write_json, code_version
+from ..artifacts import RETRIEVAL_EXAMPLES, RETRIEVAL_VECTORS, atomic_dir, atomic_write_json, code_version
 from .loader import LoadedModel, ResolvedBase, load_tokenizer, resolve_base
 from .precision import select_device, use_cpu_autocast
 
@@ -120,6 +120,7 @@ def merge_and_save(model_path: str, out_dir: str, *, force: bool = False, protec
         loaded.tokenizer.save_pretrained(staging)
         atomic_write_json(staging / "provenance.json",
                           {**prov, "merged_from": str(model_path), "merged": True, "code_version": code_version()})
-        if (Path(model_path) / RETRIEVAL_EXAMPLES).exists():  # the prompt recipe's retrieved examples go with it
-            shutil.copy2(Path(model_path) / RETRIEVAL_EXAMPLES, staging / RETRIEVAL_EXAMPLES)
+        for name in (RETRIEVAL_EXAMPLES, RETRIEVAL_VECTORS):  # the prompt recipe's retrieved examples go with it
+            if (Path(model_path) / name).exists():
+                shutil.copy2(Path(model_path) / name, staging / name)
     return str(out_dir)
