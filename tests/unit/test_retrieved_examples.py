@@ -204,3 +204,48 @@ def test_answer_groups_pick_the_row_whose_answer_fits_over_the_one_sharing_the_i
     assert again.groups == 2 and again.nearest([query], 3) == grouped.nearest([query], 3)
     assert ExampleIndex.build(rows, groups=0).groups == 0
     assert ExampleIndex.build(rows).groups == 0  # auto: fewer than 100 rows form no groups
+
+
+class _Meaning:
+    """A fake sentence encoder that knows synonyms: one dimension per situation ("broken" = "damaged")."""
+
+    CONCEPTS = [("damaged", "broken", "smashed"), ("late", "not arrived", "missing")]
+
+    def encode(self, sentences, **kwargs):
+        import numpy as np
+
+        out = np.full((len(sentences), len(self.CONCEPTS) + 1), 1e-3)
+        for i, s in enumerate(sentences):
+            for j, words in enumerate(self.CONCEPTS):
+                out[i, j] += sum(w in s.lower() for w in words)
+        return out
+
+
+_SITUATIONS = [_row(0, "my headphones arrived damaged", "Sorry they were damaged: we send a replacement today."),
+               _row(1, "my jacket is late, it has not arrived", "Parcels take three days; track it in Order History.")]
+
+
+def test_a_situation_in_new_words_finds_its_answer_by_meaning_and_the_vectors_travel(tmp_path):
+    """The index built for training embeds the user turns: "came broken" shares the item word with the
+    late-parcel row (TF-IDF's pick) but means the damaged one; the stored vectors rank the same after
+    loading, a version stored without vectors ranks by TF-IDF alone, and another embedder is refused."""
+    from tailorlm.models import embeddings as E
+    from tailorlm.rag import ExampleIndex
+    from tailorlm.rag.examples import VECTORS
+
+    query = {"id": "q", "prompt": [{"role": "user", "content": "the jacket came broken"}]}
+    with E.use_embedder(E.Embedder(_Meaning(), "meaning")):
+        words_only = ExampleIndex.build(_SITUATIONS, groups=0, embeddings=False)
+        assert words_only.nearest([query], 1)[0][0]["id"] == "r1"
+        index = ExampleIndex.build(_SITUATIONS, groups=0)
+        assert index.embedder == "meaning" and index.nearest([query], 1)[0][0]["id"] == "r0"
+        index.save(tmp_path)
+        assert (tmp_path / VECTORS).exists()
+        again = ExampleIndex.load(tmp_path)
+        assert again.nearest([query], 2) == index.nearest([query], 2)
+        (tmp_path / VECTORS).unlink()
+        assert ExampleIndex.load(tmp_path).nearest([query], 1)[0][0]["id"] == "r1"  # as an older version was trained
+        index.save(tmp_path)
+    with E.use_embedder(E.Embedder(_Meaning(), "another")):
+        with pytest.raises(ValueError, match="embedded by meaning.*loaded now is another"):
+            ExampleIndex.load(tmp_path).nearest([query], 1)

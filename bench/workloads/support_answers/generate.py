@@ -218,11 +218,12 @@ def make_answer(details: dict, rng: random.Random) -> str:
 
 
 def sample_split(pools: dict, split: str, n: int, rng: random.Random, taken: set[str],
-                 guard: NearDupGuard) -> list[dict]:
+                 guard: NearDupGuard, details_too: bool = False) -> list[dict]:
     """``n`` pairs of ``split``, intents about equally often, no prompt repeated or in ``taken``.
 
     A pair that ``guard`` finds a near-duplicate (prompt and answer together) of one already drawn
-    is redrawn, so tailorlm's default curation keeps the pairs.
+    is redrawn, so tailorlm's default curation keeps the pairs. ``details_too`` adds each message's
+    situation (the intent's branch) as a field (``--details``; the committed files have none).
     """
     names = sorted(INTENTS)
     rows, seen = [], set(taken)
@@ -238,7 +239,8 @@ def sample_split(pools: dict, split: str, n: int, rng: random.Random, taken: set
         if not guard.admit(prompt + "\n" + answer, group=f"{intent}/{details['branch']}"):
             continue
         seen.add(key)
-        rows.append({"id": f"{split}-{len(rows):05d}", "prompt": prompt, "completion": answer, "intent": intent})
+        rows.append({"id": f"{split}-{len(rows):05d}", "prompt": prompt, "completion": answer, "intent": intent,
+                     **({"situation": details["branch"]} if details_too else {})})
     if len(rows) < n:
         raise RuntimeError(f"could not draw {n} unique {split} prompts; add phrasing")
     return rows
@@ -256,12 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--details", action="store_true",
+                    help="add each message's situation as a field (for measuring retrieval, bench/retrieval_pick.py)")
     args = ap.parse_args(argv)
     pools = build_pools(random.Random(args.seed))
     guard = NearDupGuard(NAMES)
-    train = sample_split(pools, "train", N_TRAIN, random.Random(args.seed + 1), set(), guard)
+    train = sample_split(pools, "train", N_TRAIN, random.Random(args.seed + 1), set(), guard, args.details)
     taken = {" ".join(re.sub(r"[^a-z0-9 ]+", " ", r["prompt"].lower()).split()) for r in train}
-    test = sample_split(pools, "test", N_TEST, random.Random(args.seed + 2), taken, guard)
+    test = sample_split(pools, "test", N_TEST, random.Random(args.seed + 2), taken, guard, args.details)
     write_jsonl(args.out / "train.jsonl", train)
     write_jsonl(args.out / "test.jsonl", test)
     print(f"{len(INTENTS)} intents, {len(train)} train, {len(test)} test -> {args.out}")

@@ -85,8 +85,8 @@ class TrainSpec(Strict):
             Off by default: the model learns the labels from the answers, and a long label list
             repeated in every training row costs most of the compute (base and few-shot prompting
             always list them). Recorded in the version's prompt recipe.
-        retrieved_examples: how many nearest training examples (TF-IDF over the user turns, the
-            ``classical`` floor's retrieval) the fine-tuned model sees as prior user/assistant turns before
+        retrieved_examples: how many nearest training examples (by the user turns: the ``classical``
+            floor's TF-IDF averaged with sentence embeddings, ``tailorlm.rag.examples``) the fine-tuned model sees as prior user/assistant turns before
             every message, in training (the nearest *other* rows), evaluation and serving; the rows travel
             with the version. Unset: 1 for generation and chat (a short CPU budget teaches a small model to
             fit its neighbour's answer to the message long before it learns every intent's content from
@@ -100,9 +100,10 @@ class TrainSpec(Strict):
             1 = always the nearest.
         retrieval_groups: with retrieved examples, cluster the training answers into this many groups and
             rank examples by similarity plus how likely the message's answer is in the row's group (a
-            logistic regression over the user turns; ``tailorlm.rag.examples``). Similarity alone is swayed
-            by shared items, names and filler words; on the bench support workload the grouped pick is of
-            the right intent for 92% of test messages instead of 87%. Unset: about sqrt(training rows),
+            logistic regression over the user turns' embeddings; ``tailorlm.rag.examples``). Similarity alone
+            is swayed by shared items, names and filler words; on the bench support workload the pick has the
+            message's intent and situation for 82% of test messages instead of 71% for the floor's nearest
+            row (bench/retrieval_pick.py). Unset: about sqrt(training rows),
             8-64, none under 100 rows. 0 = similarity alone. The groups travel with the version.
         copy_bias: with retrieved examples, a logit bonus that decoding (evaluation, ``serve``, ``chat``)
             gives the token continuing a span of the prompt: the example's answer, the message's item
