@@ -38,7 +38,7 @@ def test_the_spec_default_and_the_recipe_record_it():
     from tailorlm.spec import ObjectiveSpec
     from tailorlm.spec.train import TrainSpec
 
-    assert TrainSpec().copy_bias == 2.0
+    assert TrainSpec().copy_bias == 3.0
     objective = ObjectiveSpec(task="generation")
     assert prompt_recipe(objective, [], False, None, 1, 2.0)["copy_bias"] == 2.0
     assert prompt_recipe(objective, [], False, None, 0, 2.0)["copy_bias"] == 0.0  # no example to keep to
