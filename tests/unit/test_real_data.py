@@ -229,3 +229,11 @@ def test_the_report_says_whether_the_lead_over_the_best_alternative_is_shown():
     assert roi["best_alternative"]["shown"] is True and roi["vs"]["classical"]["quality_gain_ci95"] == [0.011, 0.049]
     text = "\n".join(roi_lines(roi))
     assert "beats the best system that is not fine-tuned, classical" in text and "above 0: the lead is real" in text
+
+
+def test_a_latency_change_against_a_sub_millisecond_floor_reads_as_a_factor_not_a_huge_percentage():
+    from tailorlm.evaluate.report import _latency_change
+
+    assert _latency_change(-45.2) == " (-45%)"
+    assert _latency_change(625370.0) == " (6255x)"  # 1311 ms against the 0.21 ms nearest-answer look-up
+    assert _latency_change(None) == ""

@@ -41,7 +41,7 @@ def prepare(
               + (f", copies of test records {c['duplicates_test_overlap']}" if c.get("duplicates_test_overlap") else "")
               + f"; filtered {c['filtered']})",
               markup=False)
-    out.print(f"  splits: " + ", ".join(f"{k} {v}" for k, v in c["splits"].items()))
+    out.print("  splits: " + ", ".join(f"{k} {v}" for k, v in c["splits"].items()))
     if c.get("pii"):
         out.print("  PII replaced in kept records: " + ", ".join(f"{k} {v}" for k, v in c["pii"].items()),
                   markup=False, soft_wrap=True)

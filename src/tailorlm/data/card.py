@@ -100,7 +100,7 @@ def _stage_rows(counts: dict[str, Any]) -> list[list[Any]]:
              ["**kept**", f"**{counts['kept']}**"]]
     shared = counts.get("shared_ids", {}).get("records_renamed", 0)
     if shared:  # kept rows: shown after the total, not part of the reconciliation
-        rows.append([f"kept records whose source id was shared (renamed `<id>#2`, ...; warning above)", shared])
+        rows.append(["kept records whose source id was shared (renamed `<id>#2`, ...; warning above)", shared])
     return rows
 
 

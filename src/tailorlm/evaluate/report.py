@@ -122,7 +122,7 @@ def roi_lines(roi: Mapping[str, Any]) -> list[str]:
             f"- fine_tuned vs {base}: {c['metric']} {c['quality_gain']:+.3f}"
             + (f" (95% CI {ci[0]:+.3f} to {ci[1]:+.3f})" if ci else "") + ", tokens/request saved "
             f"{c['tokens_per_request_saved']:+.1f}, p95 latency {c['p95_latency_change_ms']:+.1f} ms"
-            + (f" ({pct:+.0f}%)" if pct is not None else "")
+            + _latency_change(pct)
             + f", saving {c['monthly_saving']:.2f} {cur}/month at {roi['prices']['requests_per_month']:,} requests"
             + "".join(f"; {m} {iv['diff']:+.3f} (95% CI {iv['low']:+.3f} to {iv['high']:+.3f})"
                       for m, iv in (c.get("secondary") or {}).items())
@@ -252,3 +252,12 @@ def write_report(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, run: 
         report_html=str(final / "report.html"), report_json=str(final / "report.json"),
         report_md=str(final / "report.md"),
     )
+
+
+def _latency_change(pct: float | None) -> str:
+    """`` (+45%)``, or `` (6254x)`` where a percentage stops being readable (against a sub-millisecond floor)."""
+    if pct is None:
+        return ""
+    if abs(pct) >= 1000:
+        return f" ({pct / 100 + 1:.0f}x)"
+    return f" ({pct:+.0f}%)"

@@ -36,8 +36,8 @@ _UNIT_WORD = (r"(?:apt|apartment|suite|unit|flat|interior|int|nr|no|bl|sc|ap|pis
               r"edif|depto|level|studio)\b")
 _W = rf"(?!{_UNIT_WORD})[^\W\d_][\w'’.-]*"  # a word (may end in a dot: "Bl.", "Sc."), not a unit word
 _HOUSE = r"(?:\d{1,5}[a-zA-Z]?(?:[-/]\d{1,5}[a-zA-Z]?)?\.?(?!\d)|s/n)"  # 12, 221B, 8/8, 58. ; s/n: no number
-_TAIL = rf"(?:[ \t]*,?[ \t]+(?:nr\.?|no\.?|n°|nº|bl\.|sc\.|ap\.|apt\.?|interior|int\.|piso|puerta|piano|scala|app\.?|" \
-        rf"appartamento|suite|unit|flat|et\.|lok\.|m\.|edif\.?|depto\.?)[ \t]*\d{{1,5}}[a-zA-Z]?)*"
+_TAIL = r"(?:[ \t]*,?[ \t]+(?:nr\.?|no\.?|n°|nº|bl\.|sc\.|ap\.|apt\.?|interior|int\.|piso|puerta|piano|scala|app\.?|" \
+        r"appartamento|suite|unit|flat|et\.|lok\.|m\.|edif\.?|depto\.?)[ \t]*\d{1,5}[a-zA-Z]?)*"
 STREET_PATTERNS = [
     # Calle Mayor 5 / Via Roma, 10 / rue de la Paix 12 / Drumul Ionescu Nr. 45 Bl. 50
     rf"(?<![\w-])(?:{_STREET_FIRST})(?:[ \t]+{_W}){{1,5}},?[ \t]+(?:(?:nr\.?|no\.?|n°|nº)[ \t]*)?{_HOUSE}(?:[ \t]+{_HOUSE})?{_TAIL}",
