@@ -112,7 +112,9 @@ class ExampleIndex:
         self._matrix = self._features.fit_transform([example_query(r) for r in self.rows])
         self._vectors = None if vectors is None else np.asarray(vectors, dtype=np.float32)
         if self._vectors is not None and self._vectors.shape[0] != len(self.rows):
-            raise ValueError(f"{len(self.rows)} rows but {self._vectors.shape[0]} vectors: the stored index is incomplete")
+            raise ValueError(f"{len(self.rows)} retrieved-example rows but {self._vectors.shape[0]} vectors "
+                             f"({VECTORS}): the model folder is incomplete. Register the version again "
+                             "from its training run.")
         self.embedder = embedder if self._vectors is not None else None
         self._groups = None  # (regression, column of each row's group in its predict_proba)
         labels = [r.get("answer_group") for r in self.rows]
@@ -217,7 +219,9 @@ class ExampleIndex:
         if not vec_path.exists():
             return cls(rows)
         with np.load(vec_path, allow_pickle=False) as z:
-            return cls(rows, z["vectors"], str(z["embedder"]))
+            vectors, name = z["vectors"], str(z["embedder"])
+        _embedder(name)  # refused here, when the version loads, not at its first request
+        return cls(rows, vectors, name)
 
 
 def _embedder(name: str | None):

@@ -86,11 +86,12 @@ class TrainSpec(Strict):
             repeated in every training row costs most of the compute (base and few-shot prompting
             always list them). Recorded in the version's prompt recipe.
         retrieved_examples: how many nearest training examples (by the user turns: the ``classical``
-            floor's TF-IDF averaged with sentence embeddings, ``tailorlm.rag.examples``) the fine-tuned model sees as prior user/assistant turns before
-            every message, in training (the nearest *other* rows), evaluation and serving; the rows travel
-            with the version. Unset: 1 for generation and chat (a short CPU budget teaches a small model to
-            fit its neighbour's answer to the message long before it learns every intent's content from
-            the weights; see docs/training.md), 0 otherwise. 0 = off. Recorded in the prompt recipe.
+            floor's TF-IDF averaged with sentence embeddings, ``tailorlm.rag.examples``) the fine-tuned
+            model sees as prior user/assistant turns before every message, in training (the nearest
+            *other* rows), evaluation and serving; the rows travel with the version. Unset: 1 for
+            generation and chat (a short CPU budget teaches a small model to fit its neighbour's answer
+            to the message long before it learns every intent's content from the weights; see
+            docs/training.md), 0 otherwise. 0 = off. Recorded in the prompt recipe.
         retrieval_pool: training rows draw their retrieved examples at random (seeded) from their
             ``retrieval_pool`` most similar other rows instead of taking the nearest; validation,
             evaluation and serving always take the nearest. A training row's nearest other row shares
@@ -102,7 +103,7 @@ class TrainSpec(Strict):
             rank examples by similarity plus how likely the message's answer is in the row's group (a
             logistic regression over the user turns' embeddings; ``tailorlm.rag.examples``). Similarity alone
             is swayed by shared items, names and filler words; on the bench support workload the pick has the
-            message's intent and situation for 82% of test messages instead of 71% for the floor's nearest
+            message's intent and situation for 83% of test messages instead of 71% for the floor's nearest
             row (bench/retrieval_pick.py). Unset: about sqrt(training rows),
             8-64, none under 100 rows. 0 = similarity alone. The groups travel with the version.
         copy_bias: with retrieved examples, a logit bonus that decoding (evaluation, ``serve``, ``chat``)
@@ -111,7 +112,8 @@ class TrainSpec(Strict):
             stored answer it was shown unless it clearly prefers another token; a model trained for a few
             CPU-minutes otherwise drops and garbles the example's sentences (docs/training.md). Default 3,
             chosen on validation rows (bench/copy_bias_sweep.py: 2, 3, 4 gave ROUGE-L 0.472, 0.480,
-            0.476 on 240 rows of the bench workload). 0 = plain decoding. Recorded in the prompt recipe; versions without retrieved examples ignore it.
+            0.476 on 240 rows of the bench workload). 0 = plain decoding. Recorded in the prompt recipe;
+            versions without retrieved examples ignore it.
         packing: pack several examples per row (position ids restart per example, so attention does
             not cross examples); a packed row holds up to ``data.max_seq_len`` tokens plus the shared
             instruction. Always on for continued pretraining (rows of ``data.max_seq_len`` tokens).
