@@ -34,7 +34,25 @@ HERE = Path(__file__).resolve().parent
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The records of ``path``; exits with the file and line of a record that is not JSON with a string
+    ``prompt`` and ``completion``."""
+    if not path.is_file():
+        sys.exit(f"{path}: no such file")
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            sys.exit(f"{path}:{n}: not JSON ({exc.msg}); one record per line")
+        if not (isinstance(record, dict) and isinstance(record.get("prompt"), str)
+                and isinstance(record.get("completion"), str)):
+            sys.exit(f"{path}:{n}: needs string fields 'prompt' and 'completion' (prompt_completion records)")
+        records.append(record)
+    if not records:
+        sys.exit(f"{path}: no records")
+    return records
 
 
 def as_row(record: dict, i: int) -> dict:
