@@ -24,6 +24,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=80, help="validation rows (the first N, file order)")
     ap.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0, 8.0])
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--no-repeat", type=int, default=None,
+                    help="repeat limit in tokens (default: the version's recipe's repeat_limit, else one more "
+                         "than the longest run a training answer repeats; 0: none)")
     ap.add_argument("--dump", default=None,
                     help="write each row's message, reference, shown example, floor and answers (JSONL) here")
     args = ap.parse_args()
@@ -69,6 +72,13 @@ def main() -> None:
     budget = max_new_tokens(spec, loaded.tokenizer, [], [str(r.get("completion") or "") for r in train])
     prompts = encode_chats(loaded.tokenizer, plan.chats)
     e = spec.eval
+    no_repeat = args.no_repeat
+    if no_repeat is None:
+        from tailorlm.prompting import repeat_limit
+
+        no_repeat = int((out["recipe"] or {}).get("repeat_limit") or 0) or repeat_limit(
+            loaded.tokenizer, [str(r.get("completion") or "") for r in train])
+    print(json.dumps({"no_repeat": no_repeat}), flush=True)
 
     dump = [{"id": r.get("id"), "message": r.get("prompt"), "reference": ref, "floor": f,
              "shown": shown[i] if shown else None, "answers": {}} for i, (r, ref, f) in
@@ -76,7 +86,8 @@ def main() -> None:
     for bias in args.bias:
         t0 = time.perf_counter()  # the evaluation's own call (evaluate/answers.py), with this bias
         gens = generate(loaded, prompts, max_new_tokens=budget, batch_size=e.batch_size, progress=False,
-                        prefix_cache=e.prefix_cache, autocast=e.bf16_autocast, copy_bias=bias)
+                        prefix_cache=e.prefix_cache, autocast=e.bf16_autocast, copy_bias=bias,
+                        no_repeat=no_repeat)
         texts = [g.text for g in gens]
         row = {"copy_bias": bias, "rougeL": rouge(texts, refs),
                "embedding": embedding(texts, refs),

@@ -29,7 +29,7 @@ def system_prompt(objective: ObjectiveSpec, labels: Sequence[str] = (), list_lab
 
 
 def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: bool, tokenizer: Any = None,
-                  retrieved_examples: int = 0, copy_bias: float = 0.0) -> dict:
+                  retrieved_examples: int = 0, copy_bias: float = 0.0, repeat_limit: int = 0) -> dict:
     """How a trained version's prompts are built, stored with the version (``provenance.json``) so
     evaluation and serving rebuild exactly the training prompt.
 
@@ -38,8 +38,10 @@ def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: 
     ``retrieved_examples`` (how many nearest training examples go before the message as prior turns;
     their rows are the version's ``retrieval_examples.jsonl``, see :mod:`tailorlm.rag.examples`) and
     ``copy_bias`` (the decoding bonus for continuing a span of the prompt, ``train.copy_bias``; 0 without
-    retrieved examples).
+    retrieved examples) and ``repeat_limit`` (with ``copy_bias``: no answer repeats a run of this many
+    tokens, one more than the longest run any training answer repeats, :func:`repeat_limit`; 0: none).
     """
+    copies = bool(retrieved_examples) and objective.task in RETRIEVAL_TASKS
     return {
         "format": "chat_template",
         "task": objective.task,
@@ -49,8 +51,36 @@ def prompt_recipe(objective: ObjectiveSpec, labels: Sequence[str], list_labels: 
         "stop": [tokenizer.eos_token] if tokenizer is not None and tokenizer.eos_token else [],
         "retrieved_examples": int(retrieved_examples),
         # label answers are scored by constrained label scoring in evaluation, so no bias there or in serving
-        "copy_bias": float(copy_bias) if retrieved_examples and objective.task in RETRIEVAL_TASKS else 0.0,
+        "copy_bias": float(copy_bias) if copies else 0.0,
+        "repeat_limit": int(repeat_limit) if copies and copy_bias else 0,
     }
+
+
+def repeat_limit(tokenizer: Any, answers: Sequence[str]) -> int:
+    """One more than the longest run of tokens any of ``answers`` repeats within itself (at least 8).
+
+    A small version copying its retrieved example sometimes falls into a loop ("I'm sorry you're short
+    on time. I'm sorry you're short on time. ...") until the token budget runs out; decoding with this
+    limit (``SamplingParams.no_repeat``) cuts such a loop after a few turns, and never stops a repeat the
+    training answers themselves make (an order number quoted twice). On the bench support workload the
+    longest repeat is 18 tokens, so the limit is 19."""
+    longest = 0
+    for text in answers:
+        ids = tokenizer.encode(str(text or ""), add_special_tokens=False)
+        n = longest + 1  # only a longer repeat can raise the maximum
+        while n < len(ids) and _repeats(ids, n):
+            longest, n = n, n + 1
+    return max(8, longest + 1)
+
+
+def _repeats(ids: Sequence[int], n: int) -> bool:
+    seen: set[tuple[int, ...]] = set()
+    for i in range(len(ids) - n + 1):
+        key = tuple(ids[i:i + n])
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
 
 
 def prompt_messages(example: dict[str, Any]) -> list[Message]:

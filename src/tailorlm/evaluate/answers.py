@@ -54,10 +54,10 @@ def answer_plan(loaded: Any, plan: SystemPlan, spec: TailorSpec, labels: Sequenc
             and supports_constrained(loaded.model)):
         return score_labels(loaded, prompts, labels, batch_size=e.batch_size, progress=progress,
                             desc=f"eval {plan.name}", prefix_cache=e.prefix_cache, autocast=e.bf16_autocast)
-    copy_bias = float(stored_recipe(run).get("copy_bias") or 0.0) if plan.model == "fine_tuned" else 0.0
+    recipe = stored_recipe(run) if plan.model == "fine_tuned" else {}
     return generate(loaded, prompts, max_new_tokens=budget, batch_size=e.batch_size, progress=progress,
                     desc=f"eval {plan.name}", prefix_cache=e.prefix_cache, autocast=e.bf16_autocast,
-                    copy_bias=copy_bias)
+                    copy_bias=float(recipe.get("copy_bias") or 0.0), no_repeat=int(recipe.get("repeat_limit") or 0))
 
 
 def run_head(run: Any) -> str:

@@ -202,7 +202,7 @@ def _trim_rows(rows: list[list[int]], stops: set[int]) -> tuple[list[list[int]],
 
 def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int = 16, batch_size: int = 32,
              progress: bool = True, desc: str = "generate", prefix_cache: bool = True,
-             autocast: str | bool | None = None, copy_bias: float = 0.0) -> list[Generation]:
+             autocast: str | bool | None = None, copy_bias: float = 0.0, no_repeat: int = 0) -> list[Generation]:
     """Generate greedily for every prompt (token ids) through the serving engine.
 
     Args:
@@ -217,6 +217,8 @@ def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int =
         autocast: see :func:`autocast_context`.
         copy_bias: the version's recipe's bonus for continuing a span of the prompt
             (:class:`~tailorlm.inference.decode.CopyLookup`); 0 = plain greedy.
+        no_repeat: the version's recipe's ``repeat_limit``: no answer repeats a run of this many tokens
+            it already contains; 0 = no limit.
 
     Returns:
         One :class:`Generation` per prompt, in the input order.
@@ -230,7 +232,8 @@ def generate(loaded: Any, prompts: Sequence[list[int]], *, max_new_tokens: int =
         return []
     loaded.model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths join together
-    params = SamplingParams(max_tokens=max_new_tokens, temperature=0, copy_bias=copy_bias)
+    params = SamplingParams(max_tokens=max_new_tokens, temperature=0, copy_bias=copy_bias,
+                            no_repeat=no_repeat)
     jobs = [Job(loaded, list(prompts[i]), params, autocast=autocast) for i in order]
     bar = tqdm(total=len(prompts), desc=desc, unit="ex", disable=not progress, leave=False)
     try:

@@ -51,6 +51,7 @@ class Recipe:
     shots: int = 0  # nearest training examples before the message (the recipe's ``retrieved_examples``)
     examples: Any = field(default=None, compare=False, hash=False)  # their ExampleIndex
     copy_bias: float = 0.0  # decoding bonus for continuing the prompt's spans (the recipe's ``copy_bias``)
+    repeat_limit: int = 0  # no answer repeats a run of this many tokens (the recipe's ``repeat_limit``)
 
     @property
     def task(self) -> str:
@@ -151,7 +152,8 @@ def _recipe(objective: ObjectiveSpec, labels: tuple[str, ...], model_path: str) 
     shots = int(stored.get("retrieved_examples") or 0)
     return Recipe(objective, labels, bool(stored.get("labels_in_prompt", True)), prov.get("head", "lm"),
                   int(stored.get("max_tokens") or 256), str(stored.get("cue") or ""), shots,
-                  _examples(model_path) if shots else None, float(stored.get("copy_bias") or 0.0))
+                  _examples(model_path) if shots else None, float(stored.get("copy_bias") or 0.0),
+                  int(stored.get("repeat_limit") or 0))
 
 
 @lru_cache(maxsize=16)

@@ -38,7 +38,8 @@ def run_chat(spec: Any, ws: Any, ref: str, stdin: TextIO, stdout: TextIO, *, int
     loaded = catalog.load(servable)
     decoder = Decoder(loaded, spec.eval.bf16_autocast)
     budget = max_tokens or servable.recipe.default_max_tokens(loaded.tokenizer, spec.serve.default_max_tokens)
-    params = SamplingParams(max_tokens=budget, temperature=temperature, copy_bias=servable.recipe.copy_bias)
+    params = SamplingParams(max_tokens=budget, temperature=temperature, copy_bias=servable.recipe.copy_bias,
+                            no_repeat=servable.recipe.repeat_limit)
 
     def write(piece: str) -> None:
         stdout.write(piece)

@@ -68,9 +68,9 @@ def _release_on_error(state: Any, adapter: str | None):
 
 
 def _params(state: Any, body: Any, servable: Servable, loaded: Any, prompt_len: int, *, logprobs: bool,
-            top: int, copy_bias: float = 0.0) -> SamplingParams:
-    """``copy_bias``: the version's recipe's, for chat prompts the recipe built; raw completion prompts
-    are the caller's own, so they decode plainly."""
+            top: int, copy_bias: float = 0.0, no_repeat: int = 0) -> SamplingParams:
+    """``copy_bias`` and ``no_repeat``: the version's recipe's (``repeat_limit``), for chat prompts the
+    recipe built; raw completion prompts are the caller's own, so they decode plainly."""
     limits = state.serve_spec
     ctx = getattr(loaded.model.config, "max_position_embeddings", None) or 10**9
     if prompt_len >= ctx:
@@ -94,7 +94,7 @@ def _params(state: Any, body: Any, servable: Servable, loaded: Any, prompt_len: 
     temperature = 1.0 if body.temperature is None else body.temperature
     return SamplingParams(max_tokens=budget, temperature=temperature, top_p=body.top_p or 1.0, seed=body.seed,
                           stop=body.stops(), n=n, logprobs=logprobs, top_logprobs=top,
-                          copy_bias=copy_bias)
+                          copy_bias=copy_bias, no_repeat=no_repeat)
 
 
 def _constraint(body: ChatCompletionRequest, servable: Servable, tokenizer: Any) -> Any:
@@ -120,7 +120,8 @@ async def prepare_chat(state: Any, body: ChatCompletionRequest) -> Prepared:
         chat = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
         prompt = servable.recipe.prompt_ids(loaded.tokenizer, chat)
         params = _params(state, body, servable, loaded, len(prompt), logprobs=bool(body.logprobs),
-                         top=body.top_logprobs or 0, copy_bias=servable.recipe.copy_bias)
+                         top=body.top_logprobs or 0, copy_bias=servable.recipe.copy_bias,
+                         no_repeat=servable.recipe.repeat_limit)
         constraint = await run_in_threadpool(_constraint, body, servable, loaded.tokenizer)
     return Prepared(f"chatcmpl-{uuid.uuid4().hex}", "/v1/chat/completions", servable, loaded, [prompt], params,
                     constraint, {"messages": chat}, body.model, adapter, lock)

@@ -239,13 +239,18 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
 
 def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec, tokenizer=None, shots: int = 0) -> dict:
     """``provenance.json`` of the artifact (code version and method are added by save_artifact)."""
-    from ..prompting import prompt_recipe
+    from ..prompting import RETRIEVAL_TASKS, prompt_recipe, repeat_limit
+    from .sft import read_split
 
+    limit = 0
+    if shots and spec.train.copy_bias and spec.objective.task in RETRIEVAL_TASKS and tokenizer is not None:
+        answers = read_split(dataset.split_path("train"))
+        limit = repeat_limit(tokenizer, [a for a in answers.get("completion", []) if isinstance(a, str)])
     return {"run_id": run.run_id, "method": run.method, "base_ref": run.base_ref, "base_path": run.base_path,
             "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
             "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,
             "prompt_recipe": prompt_recipe(spec.objective, dataset.labels, spec.train.labels_in_prompt, tokenizer,
-                                           shots, spec.train.copy_bias),
+                                           shots, spec.train.copy_bias, limit),
             "metrics": run.metrics, "spec": spec.model_dump(mode="json")}
 
 
