@@ -97,3 +97,20 @@ def test_a_looping_answer_is_cut_by_the_repeat_limit(loaded):
     plain, guarded = answers[0], answers[4]
     assert len(set(_runs(plain, 4))) < len(_runs(plain, 4))  # the tiny random model loops
     assert len(guarded) > 4 and len(set(_runs(guarded, 4))) == len(_runs(guarded, 4))  # never a run twice
+
+
+def test_the_limit_never_leaves_a_constrained_answer_without_a_token(loaded):
+    import torch
+
+    from tailorlm.inference.decode import Decoder, SamplingParams
+
+    decoder = Decoder(loaded)
+    vocab = loaded.model.config.vocab_size
+    rows = [_Row(ids=[4, 5, 6, 4, 5]), _Row(ids=[4, 5, 6, 4, 5])]  # writing 6 would repeat "4 5 6"
+    logits = torch.zeros(2, vocab)
+    logits[:, 6] = 1.0
+    params = SamplingParams(max_tokens=4, temperature=0, no_repeat=3)
+    free, _ = decoder._choose(logits[:1], [1, 2], rows[:1], params, None, None)
+    assert int(free[0]) != 6  # banned when other tokens are allowed
+    forced, _ = decoder._choose(logits[:1], [1, 2], rows[1:], params, None, lambda _ids: [6])
+    assert int(forced[0]) == 6  # the only token the constraint allows is written, repeat or not

@@ -13,6 +13,7 @@ step recomputes the whole sequence (slower, same tokens).
 from __future__ import annotations
 
 import math
+import weakref
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -213,6 +214,18 @@ def _ids(out: Any) -> list[int]:
     return [int(x) for x in out]
 
 
+_FACTS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _facts(tok: Any) -> dict:
+    """What decoding has worked out about a tokenizer (its assistant header, which tokens are digits),
+    kept while the tokenizer lives; a fresh dict for a tokenizer that cannot be weakly referenced."""
+    try:
+        return _FACTS.setdefault(tok, {})
+    except TypeError:
+        return {}
+
+
 def _pick(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator | None) -> torch.Tensor:
     """(B, V) processed logits -> (B,) next tokens."""
     if params.temperature <= 0:
@@ -303,17 +316,19 @@ class Decoder:
         return out
 
     def _assistant_header(self) -> list[int]:
-        """The tokens the chat template appends to open the assistant's turn ([] without a template)."""
-        if not hasattr(self, "_header"):
-            self._header = assistant_header(self.tok)
-        return self._header
+        """The tokens the chat template appends to open the assistant's turn ([] without a template);
+        worked out once per tokenizer (the engine makes a decoder per request)."""
+        facts = _facts(self.tok)
+        if "header" not in facts:
+            facts["header"] = assistant_header(self.tok)
+        return facts["header"]
 
     def _is_digit(self, token: int) -> bool:
-        """Whether ``token`` decodes to digits (with or without a leading space); cached per decoder."""
-        cache = self.__dict__.setdefault("_digits", {})
-        if token not in cache:
-            cache[token] = self.tok.decode([token]).strip().isdigit()
-        return cache[token]
+        """Whether ``token`` decodes to digits (with or without a leading space); cached per tokenizer."""
+        digits = _facts(self.tok).setdefault("digits", {})
+        if token not in digits:
+            digits[token] = self.tok.decode([token]).strip().isdigit()
+        return digits[token]
 
     def _lookup(self, prompt: list[int]) -> CopyLookup:
         """The prompt's :class:`CopyLookup`, built on its first step. The engine makes one decoder per
@@ -343,6 +358,8 @@ class Decoder:
         steer = work.clone()
         for i, b in banned:
             steer[i, torch.tensor(sorted(b), dtype=torch.long, device=work.device)] = float("-inf")
+            if not torch.isfinite(steer[i]).any():  # every token a constraint allows would repeat: allow them
+                steer[i] = work[i]
         if not params.copy_bias:
             return _pick(steer, params, gen).cpu(), work
         lookup = self._lookup(prompt)

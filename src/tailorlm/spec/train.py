@@ -107,8 +107,9 @@ class TrainSpec(Strict):
             row (bench/retrieval_pick.py). Unset: about sqrt(training rows),
             8-64, none under 100 rows. 0 = similarity alone. The groups travel with the version.
         copy_bias: with retrieved examples, a logit bonus that decoding (evaluation, ``serve``, ``chat``)
-            gives the token continuing a span of the prompt: the example's answer, the message's item
-            or order number (``tailorlm.inference.decode.CopyLookup``). The version then keeps to the
+            gives the token continuing a span of the example's answer (or a number of the message;
+            ``tailorlm.inference.decode.CopyLookup``), with a repeat limit learnt from the training answers
+            that cuts looping answers (the recipe's ``repeat_limit``). The version then keeps to the
             stored answer it was shown unless it clearly prefers another token; a model trained for a few
             CPU-minutes otherwise drops and garbles the example's sentences (docs/training.md). Default 3,
             chosen on validation rows (bench/copy_bias_sweep.py: 2, 3, 4 gave ROUGE-L 0.472, 0.480,
