@@ -197,21 +197,17 @@ def _reply_mask(prompt: Sequence[int], header: Sequence[int] | None) -> list[boo
 def assistant_header(tok: Any) -> list[int]:
     """The token ids ``add_generation_prompt`` appends to a chat (the assistant turn's header); [] when
     the tokenizer has no chat template or the header cannot be told apart."""
+    from ..train.tokenize import template_ids
+
     probe = [{"role": "user", "content": "Hello"}]
     try:
-        with_header = _ids(tok.apply_chat_template(probe, add_generation_prompt=True, tokenize=True))
-        without = _ids(tok.apply_chat_template(probe, add_generation_prompt=False, tokenize=True))
+        with_header = template_ids(tok, probe, add_generation_prompt=True)
+        without = template_ids(tok, probe, add_generation_prompt=False)
     except Exception:  # no chat template
         return []
     if len(with_header) <= len(without) or with_header[:len(without)] != without:
         return []
     return with_header[len(without):]
-
-
-def _ids(out: Any) -> list[int]:
-    if isinstance(out, dict) or hasattr(out, "input_ids"):
-        out = out["input_ids"]
-    return [int(x) for x in out]
 
 
 _FACTS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
@@ -350,9 +346,8 @@ class Decoder:
                 mask = torch.full_like(work[i], float("-inf"))
                 mask[torch.tensor(allowed, dtype=torch.long, device=work.device)] = 0.0
                 work[i] = work[i] + mask
-        span = params.no_repeat
-        banned = [(i, r.repeats(span)) for i, r in enumerate(rows) if span and not r.finish]
-        banned = [(i, b) for i, b in banned if b]
+        banned = [(i, b) for i, r in enumerate(rows) if params.no_repeat and not r.finish
+                  for b in [r.repeats(params.no_repeat)] if b]
         if not params.copy_bias and not banned:
             return _pick(work, params, gen).cpu(), work
         steer = work.clone()

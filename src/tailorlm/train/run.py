@@ -220,7 +220,7 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
                        base_ref=loaded.resolved.ref, base_path=loaded.resolved.path,
                        base_weight_hash=loaded.resolved.weight_hash, dataset_version=dataset.version, metrics=metrics)
         if main:
-            prov = {**_provenance(run, dataset, spec, loaded.tokenizer, shots), "head": head}
+            prov = {**_provenance(run, dataset, spec, loaded.tokenizer, shots, examples), "head": head}
             if head == "classifier":
                 prov["prompt_recipe"] = prompt_recipe(_labels(spec, dataset), spec.data.max_seq_len)
             save_artifact(final, loaded.tokenizer, Path(run.model_path), prov, run.method, state_dict=state,
@@ -237,15 +237,17 @@ def run_training(spec: TailorSpec, ws: Workspace, dataset: DatasetVersion, *, re
     return run
 
 
-def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec, tokenizer=None, shots: int = 0) -> dict:
-    """``provenance.json`` of the artifact (code version and method are added by save_artifact)."""
+def _provenance(run: TrainRun, dataset: DatasetVersion, spec: TailorSpec, tokenizer=None, shots: int = 0,
+                examples=None) -> dict:
+    """``provenance.json`` of the artifact (code version and method are added by save_artifact);
+    ``examples``: the retrieved-examples index (its rows' answers set the recipe's ``repeat_limit``)."""
     from ..prompting import RETRIEVAL_TASKS, prompt_recipe, repeat_limit
-    from .sft import read_split
 
     limit = 0
-    if shots and spec.train.copy_bias and spec.objective.task in RETRIEVAL_TASKS and tokenizer is not None:
-        answers = read_split(dataset.split_path("train"))
-        limit = repeat_limit(tokenizer, [a for a in answers.get("completion", []) if isinstance(a, str)])
+    if (shots and examples is not None and spec.train.copy_bias and spec.objective.task in RETRIEVAL_TASKS
+            and tokenizer is not None):
+        answers = [r["completion"] for r in examples.rows if isinstance(r.get("completion"), str)]
+        limit = repeat_limit(tokenizer, answers)
     return {"run_id": run.run_id, "method": run.method, "base_ref": run.base_ref, "base_path": run.base_path,
             "base_weight_hash": run.base_weight_hash, "dataset_name": dataset.name,
             "dataset_version": dataset.version, "task": spec.objective.task, "labels": dataset.labels,

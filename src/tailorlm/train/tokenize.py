@@ -49,7 +49,8 @@ class Encoded:
         return sum(1 for t in self.labels if t != IGNORE)
 
 
-def _template_ids(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+def template_ids(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+    """``messages`` through the tokenizer's chat template, as token ids."""
     out = tokenizer.apply_chat_template(
         messages, tokenize=True, add_generation_prompt=add_generation_prompt, return_dict=True
     )
@@ -85,8 +86,8 @@ def encode_sft(
     if completion is None or str(completion).strip() == "":
         raise EncodingError(f"record {rid!r}: empty completion; SFT needs a target answer for every row.")
     messages = build_messages(example, objective, labels, shots=shots, list_labels=list_labels)
-    prompt_ids = _template_ids(tokenizer, messages, add_generation_prompt=True)
-    full_ids = _template_ids(
+    prompt_ids = template_ids(tokenizer, messages, add_generation_prompt=True)
+    full_ids = template_ids(
         tokenizer, messages + [{"role": "assistant", "content": str(completion)}], add_generation_prompt=False
     )
     if full_ids[: len(prompt_ids)] != prompt_ids:
